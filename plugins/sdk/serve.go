@@ -1,0 +1,278 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+)
+
+// Handshake is the go-plugin handshake shared by the SDK and the host: the
+// host sets the magic cookie in the plugin's environment when it launches it.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  1,
+	MagicCookieKey:   "OUTRIGGER_PLUGIN",
+	MagicCookieValue: "outrigger-component-v1",
+}
+
+// PluginName is the name of the single entry in the go-plugin plugin set.
+const PluginName = "component"
+
+// InstanceMetadataKey is the gRPC metadata key naming the component instance
+// a call is for (as in Dapr's pluggable components).
+const InstanceMetadataKey = "x-component-instance"
+
+// SocketsDirEnv names the environment variable holding the sockets folder.
+const SocketsDirEnv = "DAPR_COMPONENTS_SOCKETS_FOLDER"
+
+// DefaultSocketsDir is used when SocketsDirEnv is unset.
+const DefaultSocketsDir = "/tmp/dapr-components-sockets"
+
+// Option configures Serve, Run and Register.
+type Option func(*config)
+
+type config struct {
+	name       string
+	socketsDir string
+	logger     *slog.Logger
+	newState   func() StateStore
+}
+
+// Name sets the socket name (<sockets dir>/<name>.sock); default: the binary name.
+func Name(name string) Option { return func(c *config) { c.name = name } }
+
+// WithStateStore serves a state store; newStore is called once per component
+// instance (at Init) and once more to find the store's capabilities.
+//
+// (contracts.md spells this option sdk.StateStore(New), but Go cannot have a
+// function and the StateStore interface under one name; the interface keeps
+// the name.)
+func WithStateStore(newStore func() StateStore) Option {
+	return func(c *config) { c.newState = newStore }
+}
+
+// Logger sets the logger; default: text to stderr (go-plugin forwards
+// stderr to the host).
+func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// SocketsDir overrides the sockets folder used outside go-plugin.
+func SocketsDir(dir string) Option { return func(c *config) { c.socketsDir = dir } }
+
+func newConfig(opts []Option) (*config, error) {
+	c := &config{}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if c.name == "" {
+		c.name = filepath.Base(os.Args[0])
+	}
+	if strings.ContainsAny(c.name, `/\`) || c.name == "." || c.name == ".." {
+		return nil, fmt.Errorf("plugin name %q: must be a plain file name", c.name)
+	}
+	if c.socketsDir == "" {
+		c.socketsDir = os.Getenv(SocketsDirEnv)
+	}
+	if c.socketsDir == "" {
+		c.socketsDir = DefaultSocketsDir
+	}
+	if c.newState == nil {
+		return nil, errors.New("no component to serve: pass sdk.WithStateStore(New)")
+	}
+	return c, nil
+}
+
+// Serve serves the configured components until the process is told to stop.
+// Launched by the Outrigger host (magic cookie present) it serves under
+// hashicorp/go-plugin; otherwise it listens on <sockets dir>/<name>.sock and
+// stops cleanly on SIGINT/SIGTERM. On a fatal error it logs and exits with
+// status 1.
+func Serve(opts ...Option) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, opts...); err != nil {
+		slog.New(slog.NewTextHandler(os.Stderr, nil)).Error("plugin failed", "err", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// Run is Serve with an explicit context and an error instead of exiting:
+// in socket mode it returns when ctx is done, after removing the socket.
+func Run(ctx context.Context, opts ...Option) error {
+	c, err := newConfig(opts)
+	if err != nil {
+		return err
+	}
+	if os.Getenv(Handshake.MagicCookieKey) == Handshake.MagicCookieValue {
+		return runPlugin(c)
+	}
+	return runSocket(ctx, c)
+}
+
+// Register registers the component services for opts on s (StateStore, plus
+// TransactionalStateStore / QueriableStateStore when the store implements
+// them). It returns a function that closes every instance created since.
+// Serve uses it; so does sdktest.
+func Register(s grpc.ServiceRegistrar, opts ...Option) (closeAll func() error, err error) {
+	c := &config{}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if c.newState == nil {
+		return nil, errors.New("no component to serve: pass sdk.WithStateStore(New)")
+	}
+	return register(s, c)
+}
+
+func register(s grpc.ServiceRegistrar, c *config) (func() error, error) {
+	srv, err := newStateServer(c.newState, c.logger)
+	if err != nil {
+		return nil, err
+	}
+	srv.register(s)
+	return srv.closeAll, nil
+}
+
+// ComponentPlugin is the go-plugin plugin registered under PluginName. On the
+// plugin side it registers the component services; on the host side (zero
+// value) GRPCClient hands back the raw connection.
+type ComponentPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	register func(*grpc.Server) error
+}
+
+// GRPCServer registers the component services on go-plugin's server (which
+// already carries gRPC reflection and health).
+func (p *ComponentPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	if p.register == nil {
+		return errors.New("component plugin: no components configured")
+	}
+	return p.register(s)
+}
+
+// GRPCClient returns conn itself (a grpc.ClientConnInterface).
+func (p *ComponentPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return conn, nil
+}
+
+func runPlugin(c *config) error {
+	var closeAll func() error
+	p := &ComponentPlugin{register: func(s *grpc.Server) error {
+		fn, err := register(s, c)
+		closeAll = fn
+		return err
+	}}
+	c.logger.Info("serving under go-plugin", "name", c.name)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         plugin.PluginSet{PluginName: p},
+		GRPCServer:      plugin.DefaultGRPCServer,
+	})
+	if closeAll != nil {
+		if err := closeAll(); err != nil {
+			return fmt.Errorf("closing components: %w", err)
+		}
+	}
+	return nil
+}
+
+func runSocket(ctx context.Context, c *config) error {
+	if err := os.MkdirAll(c.socketsDir, 0o755); err != nil {
+		return fmt.Errorf("creating sockets folder: %w", err)
+	}
+	path := filepath.Join(c.socketsDir, c.name+".sock")
+	if err := removeStaleSocket(path); err != nil {
+		return err
+	}
+	lis, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", path, err)
+	}
+	// The listener removes the socket file when closed.
+	defer lis.Close()
+
+	s := grpc.NewServer()
+	closeAll, err := register(s, c)
+	if err != nil {
+		return err
+	}
+	reflection.Register(s)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(s, hs)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(lis) }()
+	c.logger.Info("serving on unix socket", "socket", path)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		c.logger.Info("shutting down", "socket", path)
+		hs.Shutdown()
+		gracefulStop(s, 10*time.Second)
+	case serveErr = <-errc:
+		if serveErr != nil {
+			serveErr = fmt.Errorf("serving on %s: %w", path, serveErr)
+		}
+	}
+	_ = lis.Close()
+	_ = os.Remove(path) // in case the listener did not unlink it
+	if err := closeAll(); err != nil {
+		return errors.Join(serveErr, fmt.Errorf("closing components: %w", err))
+	}
+	return serveErr
+}
+
+func gracefulStop(s *grpc.Server, timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { s.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		s.Stop()
+	}
+}
+
+// removeStaleSocket deletes a socket file nobody listens on; a live one is
+// an error (another process serves that name).
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("checking %s: %w", path, err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		return fmt.Errorf("%s exists and is not a socket; refusing to remove it", path)
+	}
+	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		_ = conn.Close()
+		return fmt.Errorf("%s is in use by another process", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("removing stale socket %s: %w", path, err)
+	}
+	return nil
+}
