@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/outrigger/outrigger/proxy/bench/loadgen"
+	"github.com/outrigger/outrigger/proxy/bench/procstat"
+)
+
+// options are the bench's flags.
+type options struct {
+	outrigger     string
+	skipOutrigger bool
+	concurrency   int
+	bodySize      int
+	duration      time.Duration
+	warmup        time.Duration
+	quick         bool
+	maxRequests   int64
+	timeout       time.Duration
+	startupRuns   int
+	settle        time.Duration
+	jsonOut       string
+	strict        bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: go run ./proxy/bench [flags]\n\n"+
+			"Measures service invocation direct, through Outrigger sidecars and through a minimal\n"+
+			"reverse-proxy pair, in one run, and prints the ratios next to the goals.\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.outrigger, "outrigger", "bin/outrigger", "path of the outrigger binary")
+	fs.BoolVar(&o.skipOutrigger, "skip-outrigger", false, "run only the baselines (direct, proxy pair)")
+	fs.IntVar(&o.concurrency, "c", 32, "connections (closed-loop workers)")
+	fs.IntVar(&o.bodySize, "body", 1024, "request body size in bytes (the app echoes it)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured window per scenario")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up per scenario (not measured)")
+	fs.BoolVar(&o.quick, "quick", false, "short run: 2s per scenario, 500ms warm-up, 3 start-up runs, 1s settle")
+	fs.Int64Var(&o.maxRequests, "max-requests", 20_000_000, "cap on requests per scenario (warm-up included)")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "per-request timeout")
+	fs.IntVar(&o.startupRuns, "startup-runs", 5, "sidecar start-up measurements (median reported)")
+	fs.DurationVar(&o.settle, "settle", 3*time.Second, "idle time before reading the sidecar's RSS")
+	fs.StringVar(&o.jsonOut, "json", "", "also write results as JSON to this file")
+	fs.BoolVar(&o.strict, "strict", false, "exit non-zero when a goal is missed (errors always do)")
+	if err := fs.Parse(args); err != nil {
+		return o, usageError{err} // the flag set has already printed it with the usage
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, apply := range map[string]func(){
+			"duration":     func() { o.duration = 2 * time.Second },
+			"warmup":       func() { o.warmup = 500 * time.Millisecond },
+			"startup-runs": func() { o.startupRuns = 3 },
+			"settle":       func() { o.settle = time.Second },
+		} {
+			if !set[name] { // an explicit flag wins over -quick
+				apply()
+			}
+		}
+	}
+	switch {
+	case o.concurrency < 1 || o.concurrency > 4096:
+		return o, fmt.Errorf("-c %d: want 1..4096", o.concurrency)
+	case o.bodySize < 0 || o.bodySize > 64<<20:
+		return o, fmt.Errorf("-body %d: want 0..64 MiB", o.bodySize)
+	case o.duration <= 0 || o.duration > time.Hour:
+		return o, fmt.Errorf("-duration %v: want (0, 1h]", o.duration)
+	case o.warmup < 0 || o.warmup > time.Hour:
+		return o, fmt.Errorf("-warmup %v: want [0, 1h]", o.warmup)
+	case o.maxRequests < 1:
+		return o, fmt.Errorf("-max-requests %d: want ≥ 1", o.maxRequests)
+	case o.timeout <= 0:
+		return o, fmt.Errorf("-timeout %v: want > 0", o.timeout)
+	case o.startupRuns < 1 || o.startupRuns > 100:
+		return o, fmt.Errorf("-startup-runs %d: want 1..100", o.startupRuns)
+	case o.settle < 0:
+		return o, fmt.Errorf("-settle %v: want ≥ 0", o.settle)
+	}
+	return o, nil
+}
+
+// usageError is a flag error that has already been reported to the user.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// scenarioResult is one row of the table.
+type scenarioResult struct {
+	Name        string        `json:"name"`
+	Path        string        `json:"path"`
+	Requests    uint64        `json:"requests"`
+	Errors      uint64        `json:"errors"`
+	ErrSample   []string      `json:"error_sample,omitempty"`
+	Window      time.Duration `json:"window_ns"`
+	RPS         float64       `json:"requests_per_second"`
+	P50         time.Duration `json:"p50_ns"`
+	P90         time.Duration `json:"p90_ns"`
+	P99         time.Duration `json:"p99_ns"`
+	P999        time.Duration `json:"p999_ns"`
+	Max         time.Duration `json:"max_ns"`
+	Mean        time.Duration `json:"mean_ns"`
+	ProxyCPU    time.Duration `json:"proxy_cpu_ns"`           // CPU of the scenario's proxy processes in the window
+	ProxyCPU1k  float64       `json:"proxy_cpu_s_per_1k_req"` // CPU-seconds per 1000 successful requests
+	AppCPU      time.Duration `json:"app_cpu_ns"`             // CPU of the echo app(s) in the window
+	ClientCPU   time.Duration `json:"client_cpu_ns"`          // CPU of the bench process (load generator) in the window
+	ProxyPeakMB float64       `json:"proxy_peak_rss_mib,omitempty"`
+	Capped      bool          `json:"capped,omitempty"`
+}
+
+// scenario is something to load: a URL and the processes whose CPU counts as "proxy".
+type scenario struct {
+	name, path string
+	url        string
+	proxies    []*proc
+	apps       []*proc
+}
+
+func runScenario(ctx context.Context, o options, body []byte, sc scenario) (scenarioResult, error) {
+	res := scenarioResult{Name: sc.name, Path: sc.path}
+	var proxyBefore, appBefore, selfBefore time.Duration
+	var snapErr error
+	sum := func(ps []*proc) time.Duration {
+		var total time.Duration
+		for _, p := range ps {
+			d, err := procstat.CPU(p.Pid())
+			if err != nil && snapErr == nil {
+				snapErr = fmt.Errorf("%s: %w", p.name, err)
+			}
+			total += d
+		}
+		return total
+	}
+	self := func() time.Duration {
+		d, err := procstat.CPU(os.Getpid())
+		if err != nil && snapErr == nil {
+			snapErr = err
+		}
+		return d
+	}
+	lr, err := loadgen.Run(ctx, loadgen.Config{
+		URL: sc.url, Body: body, WantBytes: len(body), Concurrency: o.concurrency,
+		Warmup: o.warmup, Duration: o.duration, MaxRequests: o.maxRequests, Timeout: o.timeout,
+		OnWindowStart: func() { proxyBefore, appBefore, selfBefore = sum(sc.proxies), sum(sc.apps), self() },
+		OnWindowEnd: func() {
+			res.ProxyCPU = sum(sc.proxies) - proxyBefore
+			res.AppCPU = sum(sc.apps) - appBefore
+			res.ClientCPU = self() - selfBefore
+		},
+	})
+	if err != nil {
+		return res, fmt.Errorf("scenario %s: %w", sc.name, err)
+	}
+	if snapErr != nil {
+		return res, fmt.Errorf("scenario %s: cpu snapshot (a process died?): %w", sc.name, snapErr)
+	}
+	for _, p := range append(append([]*proc(nil), sc.proxies...), sc.apps...) {
+		if exited, err := p.exitErr(); exited {
+			return res, fmt.Errorf("scenario %s: %w; output: %s", sc.name, err, p.logs)
+		}
+	}
+	h := lr.Latency
+	res.Requests, res.Errors, res.ErrSample, res.Window, res.Capped = lr.Requests, lr.Errors, lr.ErrSample, lr.Window, lr.Capped
+	res.RPS = lr.RPS()
+	res.P50, res.P90, res.P99, res.P999 = h.Quantile(0.50), h.Quantile(0.90), h.Quantile(0.99), h.Quantile(0.999)
+	res.Max, res.Mean = h.Max(), h.Mean()
+	if len(sc.proxies) > 0 && res.Requests > 0 {
+		res.ProxyCPU1k = res.ProxyCPU.Seconds() / (float64(res.Requests) / 1000)
+		for _, p := range sc.proxies {
+			if m, err := procstat.Mem(p.Pid()); err == nil {
+				res.ProxyPeakMB = max(res.ProxyPeakMB, float64(m.Peak)/(1<<20))
+			}
+		}
+	}
+	return res, nil
+}
+
+// report is everything one run measured (also the -json document).
+type report struct {
+	Started     time.Time        `json:"started"`
+	GoVersion   string           `json:"go_version"`
+	NumCPU      int              `json:"num_cpu"`
+	Concurrency int              `json:"concurrency"`
+	BodyBytes   int              `json:"body_bytes"`
+	Warmup      time.Duration    `json:"warmup_ns"`
+	Duration    time.Duration    `json:"duration_ns"`
+	Outrigger   string           `json:"outrigger,omitempty"` // binary used; "" when skipped
+	Skipped     string           `json:"outrigger_skipped,omitempty"`
+	Scenarios   []scenarioResult `json:"scenarios"`
+	Startup     *startupResult   `json:"startup,omitempty"`
+	Ratios      *ratios          `json:"ratios,omitempty"` // scenario 3 ÷ scenario 4
+	Goals       []goal           `json:"goals"`
+}
+
+// ratios compare Outrigger's two-hop path with the minimal proxy pair.
+type ratios struct {
+	P50        float64 `json:"p50"`
+	P99        float64 `json:"p99"`
+	Throughput float64 `json:"throughput"`
+	CPUPerReq  float64 `json:"cpu_per_request"`
+}
+
+// goal is one performance target and whether this run met it.
+type goal struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Target string `json:"target"`
+	Met    *bool  `json:"met,omitempty"` // nil: not measured in this run
+}
+
+// run is the bench proper: start everything, measure, print, clean up.
+func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, error) {
+	progress := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
+	rep := &report{
+		Started: time.Now(), GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(),
+		Concurrency: o.concurrency, BodyBytes: o.bodySize, Warmup: o.warmup, Duration: o.duration,
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable to re-exec children: %w", err)
+	}
+	var l *launcher
+	if o.skipOutrigger {
+		rep.Skipped = "-skip-outrigger given"
+	} else {
+		bin, err := filepath.Abs(o.outrigger)
+		if err != nil {
+			return nil, fmt.Errorf("-outrigger %q: %w", o.outrigger, err)
+		}
+		if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return nil, fmt.Errorf("outrigger binary %s not found or not executable: run `make build` first, or pass -skip-outrigger to measure only the baselines", bin)
+		}
+		tmp, err := os.MkdirTemp("", "outrigger-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("temp dir: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		l = &launcher{bin: bin, home: filepath.Join(tmp, "home"), resources: filepath.Join(tmp, "resources"), ports: &portPicker{used: map[int]bool{}}}
+		for _, d := range []string{l.home, l.resources} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return nil, fmt.Errorf("temp dir: %w", err)
+			}
+		}
+		rep.Outrigger = bin
+	}
+
+	var procs []*proc
+	defer func() {
+		for i := len(procs) - 1; i >= 0; i-- {
+			procs[i].Stop(5 * time.Second)
+		}
+	}()
+	child := func(name, role string, args ...string) (*proc, string, error) {
+		p, addr, err := startChild(ctx, self, name, role, args...)
+		if err == nil {
+			procs = append(procs, p)
+		}
+		return p, addr, err
+	}
+
+	progress("starting echo apps and the baseline proxy pair")
+	appA, appAAddr, err := child("echo app A", cmdEcho)
+	if err != nil {
+		return nil, err
+	}
+	appB, appBAddr, err := child("echo app B", cmdEcho)
+	if err != nil {
+		return nil, err
+	}
+	proxy2, proxy2Addr, err := child("proxy 2", cmdProxy, "-target", "http://"+appBAddr)
+	if err != nil {
+		return nil, err
+	}
+	proxy1, proxy1Addr, err := child("proxy 1", cmdProxy, "-target", "http://"+proxy2Addr)
+	if err != nil {
+		return nil, err
+	}
+
+	body := make([]byte, o.bodySize)
+	for i := range body {
+		body[i] = byte('a' + i%26)
+	}
+	scenarios := []scenario{{name: "1 direct", path: "client → app", url: "http://" + appBAddr + "/echo", apps: []*proc{appB}}}
+
+	if l != nil {
+		appAPort, err := portOf(appAAddr)
+		if err != nil {
+			return nil, err
+		}
+		appBPort, err := portOf(appBAddr)
+		if err != nil {
+			return nil, err
+		}
+		progress("measuring sidecar start-up (%d runs) and idle memory", o.startupRuns)
+		st, err := measureStartup(ctx, l, appAPort, o.startupRuns, o.settle, progress)
+		if err != nil {
+			return nil, err
+		}
+		rep.Startup = &st
+
+		progress("starting sidecars A and B")
+		pid := os.Getpid()
+		sa, err := l.start(sidecarSpec{appID: fmt.Sprintf("bench-a-%d", pid), appPort: appAPort})
+		if err != nil {
+			return nil, err
+		}
+		procs = append(procs, sa.proc)
+		if _, err := waitStatus(ctx, sa.proc, sa.url("/v1.0/healthz"), 204, 5*time.Millisecond, 20*time.Second); err != nil {
+			return nil, err
+		}
+		sb, err := l.start(sidecarSpec{appID: fmt.Sprintf("bench-b-%d", pid), appPort: appBPort, gossipJoin: sa.gossipAddr()})
+		if err != nil {
+			return nil, err
+		}
+		procs = append(procs, sb.proc)
+		if _, err := waitStatus(ctx, sb.proc, sb.url("/v1.0/healthz"), 204, 5*time.Millisecond, 20*time.Second); err != nil {
+			return nil, err
+		}
+		if err := waitInvoke(ctx, sa, sa.appID, body, 20*time.Second); err != nil {
+			return nil, err
+		}
+		if err := waitInvoke(ctx, sa, sb.appID, body, 30*time.Second); err != nil {
+			return nil, err
+		}
+		scenarios = append(scenarios,
+			scenario{name: "2 sidecar-local", path: "client → sidecar A → app A",
+				url: sa.url("/v1.0/invoke/" + sa.appID + "/method/echo"), proxies: []*proc{sa.proc}, apps: []*proc{appA}},
+			scenario{name: "3 sidecar-2hop", path: "client → sidecar A → sidecar B → app B",
+				url: sa.url("/v1.0/invoke/" + sb.appID + "/method/echo"), proxies: []*proc{sa.proc, sb.proc}, apps: []*proc{appB}},
+		)
+	} else {
+		progress("Outrigger scenarios (2, 3), start-up time and idle RSS SKIPPED: %s", rep.Skipped)
+	}
+	scenarios = append(scenarios, scenario{name: "4 proxy-2hop", path: "client → proxy 1 → proxy 2 → app B",
+		url: "http://" + proxy1Addr + "/echo", proxies: []*proc{proxy1, proxy2}, apps: []*proc{appB}})
+
+	for _, sc := range scenarios {
+		progress("scenario %s: %s  (%d conns, %v warm-up + %v)", sc.name, sc.path, o.concurrency, o.warmup, o.duration)
+		res, err := runScenario(ctx, o, body, sc)
+		if err != nil {
+			return nil, err
+		}
+		rep.Scenarios = append(rep.Scenarios, res)
+	}
+	rep.computeGoals()
+	printReport(stdout, rep)
+	return rep, nil
+}
+
+// portOf returns the port of a "127.0.0.1:port" address a child announced.
+func portOf(addr string) (int, error) {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("child address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return 0, fmt.Errorf("child address %q: %w", addr, err)
+	}
+	return port, nil
+}
