@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,6 +24,7 @@ type options struct {
 	concurrency   int
 	bodySize      int
 	duration      time.Duration
+	rounds        int
 	warmup        time.Duration
 	quick         bool
 	maxRequests   int64
@@ -48,6 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.concurrency, "c", 32, "connections (closed-loop workers)")
 	fs.IntVar(&o.bodySize, "body", 1024, "request body size in bytes (the app echoes it)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured window per scenario")
+	fs.IntVar(&o.rounds, "rounds", 1, "run the scenario sequence this many times, interleaved, and pool the windows (evens out background noise)")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up per scenario (not measured)")
 	fs.BoolVar(&o.quick, "quick", false, "short run: 2s per scenario, 500ms warm-up, 3 start-up runs, 1s settle")
 	fs.Int64Var(&o.maxRequests, "max-requests", 20_000_000, "cap on requests per scenario (warm-up included)")
@@ -85,6 +88,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-duration %v: want (0, 1h]", o.duration)
 	case o.warmup < 0 || o.warmup > time.Hour:
 		return o, fmt.Errorf("-warmup %v: want [0, 1h]", o.warmup)
+	case o.rounds < 1 || o.rounds > 100:
+		return o, fmt.Errorf("-rounds %d: want 1..100", o.rounds)
 	case o.maxRequests < 1:
 		return o, fmt.Errorf("-max-requests %d: want ≥ 1", o.maxRequests)
 	case o.timeout <= 0:
@@ -123,6 +128,7 @@ type scenarioResult struct {
 	AppCPU      time.Duration `json:"app_cpu_ns"`             // CPU of the echo app(s) in the window
 	ClientCPU   time.Duration `json:"client_cpu_ns"`          // CPU of the bench process (load generator) in the window
 	ProxyPeakMB float64       `json:"proxy_peak_rss_mib,omitempty"`
+	RoundRPS    []float64     `json:"round_requests_per_second"` // one entry per -rounds
 	Capped      bool          `json:"capped,omitempty"`
 }
 
@@ -134,8 +140,15 @@ type scenario struct {
 	apps       []*proc
 }
 
-func runScenario(ctx context.Context, o options, body []byte, sc scenario) (scenarioResult, error) {
-	res := scenarioResult{Name: sc.name, Path: sc.path}
+// measurement is one window of one scenario.
+type measurement struct {
+	load                        loadgen.Result
+	proxyCPU, appCPU, clientCPU time.Duration
+	proxyPeak                   uint64 // largest VmHWM among the proxies after the window
+}
+
+func runScenario(ctx context.Context, o options, body []byte, sc scenario) (measurement, error) {
+	var m measurement
 	var proxyBefore, appBefore, selfBefore time.Duration
 	var snapErr error
 	sum := func(ps []*proc) time.Duration {
@@ -161,36 +174,62 @@ func runScenario(ctx context.Context, o options, body []byte, sc scenario) (scen
 		Warmup: o.warmup, Duration: o.duration, MaxRequests: o.maxRequests, Timeout: o.timeout,
 		OnWindowStart: func() { proxyBefore, appBefore, selfBefore = sum(sc.proxies), sum(sc.apps), self() },
 		OnWindowEnd: func() {
-			res.ProxyCPU = sum(sc.proxies) - proxyBefore
-			res.AppCPU = sum(sc.apps) - appBefore
-			res.ClientCPU = self() - selfBefore
+			m.proxyCPU = sum(sc.proxies) - proxyBefore
+			m.appCPU = sum(sc.apps) - appBefore
+			m.clientCPU = self() - selfBefore
 		},
 	})
 	if err != nil {
-		return res, fmt.Errorf("scenario %s: %w", sc.name, err)
+		return m, fmt.Errorf("scenario %s: %w", sc.name, err)
 	}
 	if snapErr != nil {
-		return res, fmt.Errorf("scenario %s: cpu snapshot (a process died?): %w", sc.name, snapErr)
+		return m, fmt.Errorf("scenario %s: cpu snapshot (a process died?): %w", sc.name, snapErr)
 	}
 	for _, p := range append(append([]*proc(nil), sc.proxies...), sc.apps...) {
 		if exited, err := p.exitErr(); exited {
-			return res, fmt.Errorf("scenario %s: %w; output: %s", sc.name, err, p.logs)
+			return m, fmt.Errorf("scenario %s: %w; output: %s", sc.name, err, p.logs)
 		}
 	}
-	h := lr.Latency
-	res.Requests, res.Errors, res.ErrSample, res.Window, res.Capped = lr.Requests, lr.Errors, lr.ErrSample, lr.Window, lr.Capped
-	res.RPS = lr.RPS()
+	m.load = lr
+	for _, p := range sc.proxies {
+		if mem, err := procstat.Mem(p.Pid()); err == nil {
+			m.proxyPeak = max(m.proxyPeak, mem.Peak)
+		}
+	}
+	return m, nil
+}
+
+// summarize pools a scenario's windows (one per round): requests, errors, CPU and time are
+// summed, latencies merged, so rates and quantiles are over every measured request.
+func summarize(sc scenario, ms []measurement) scenarioResult {
+	res := scenarioResult{Name: sc.name, Path: sc.path}
+	h := loadgen.NewHistogram()
+	for _, m := range ms {
+		h.Merge(m.load.Latency)
+		res.Errors += m.load.Errors
+		res.Window += m.load.Window
+		res.Capped = res.Capped || m.load.Capped
+		res.ProxyCPU += m.proxyCPU
+		res.AppCPU += m.appCPU
+		res.ClientCPU += m.clientCPU
+		res.ProxyPeakMB = max(res.ProxyPeakMB, float64(m.proxyPeak)/(1<<20))
+		res.RoundRPS = append(res.RoundRPS, m.load.RPS())
+		for _, e := range m.load.ErrSample {
+			if len(res.ErrSample) < 5 && !slices.Contains(res.ErrSample, e) {
+				res.ErrSample = append(res.ErrSample, e)
+			}
+		}
+	}
+	res.Requests = h.Count()
+	if res.Window > 0 {
+		res.RPS = float64(res.Requests) / res.Window.Seconds()
+	}
 	res.P50, res.P90, res.P99, res.P999 = h.Quantile(0.50), h.Quantile(0.90), h.Quantile(0.99), h.Quantile(0.999)
 	res.Max, res.Mean = h.Max(), h.Mean()
 	if len(sc.proxies) > 0 && res.Requests > 0 {
 		res.ProxyCPU1k = res.ProxyCPU.Seconds() / (float64(res.Requests) / 1000)
-		for _, p := range sc.proxies {
-			if m, err := procstat.Mem(p.Pid()); err == nil {
-				res.ProxyPeakMB = max(res.ProxyPeakMB, float64(m.Peak)/(1<<20))
-			}
-		}
 	}
-	return res, nil
+	return res
 }
 
 // report is everything one run measured (also the -json document).
@@ -202,6 +241,7 @@ type report struct {
 	BodyBytes   int              `json:"body_bytes"`
 	Warmup      time.Duration    `json:"warmup_ns"`
 	Duration    time.Duration    `json:"duration_ns"`
+	Rounds      int              `json:"rounds"`
 	Outrigger   string           `json:"outrigger,omitempty"` // binary used; "" when skipped
 	Skipped     string           `json:"outrigger_skipped,omitempty"`
 	Scenarios   []scenarioResult `json:"scenarios"`
@@ -231,7 +271,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 	progress := func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }
 	rep := &report{
 		Started: time.Now(), GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(),
-		Concurrency: o.concurrency, BodyBytes: o.bodySize, Warmup: o.warmup, Duration: o.duration,
+		Concurrency: o.concurrency, BodyBytes: o.bodySize, Warmup: o.warmup, Duration: o.duration, Rounds: o.rounds,
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -352,13 +392,19 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 	scenarios = append(scenarios, scenario{name: "4 proxy-2hop", path: "client → proxy 1 → proxy 2 → app B",
 		url: "http://" + proxy1Addr + "/echo", proxies: []*proc{proxy1, proxy2}, apps: []*proc{appB}})
 
-	for _, sc := range scenarios {
-		progress("scenario %s: %s  (%d conns, %v warm-up + %v)", sc.name, sc.path, o.concurrency, o.warmup, o.duration)
-		res, err := runScenario(ctx, o, body, sc)
-		if err != nil {
-			return nil, err
+	windows := make([][]measurement, len(scenarios))
+	for round := 1; round <= o.rounds; round++ {
+		for i, sc := range scenarios {
+			progress("round %d/%d, scenario %s: %s  (%d conns, %v warm-up + %v)", round, o.rounds, sc.name, sc.path, o.concurrency, o.warmup, o.duration)
+			m, err := runScenario(ctx, o, body, sc)
+			if err != nil {
+				return nil, err
+			}
+			windows[i] = append(windows[i], m)
 		}
-		rep.Scenarios = append(rep.Scenarios, res)
+	}
+	for i, sc := range scenarios {
+		rep.Scenarios = append(rep.Scenarios, summarize(sc, windows[i]))
 	}
 	rep.computeGoals()
 	printReport(stdout, rep)

@@ -86,8 +86,12 @@ func (r *report) missed() []string {
 }
 
 func printReport(w io.Writer, r *report) {
-	fmt.Fprintf(w, "\nOutrigger invocation benchmark: %d connections, %d-byte bodies echoed, %v warm-up + %v per scenario\n",
+	fmt.Fprintf(w, "\nOutrigger invocation benchmark: %d connections, %d-byte bodies echoed, %v warm-up + %v per scenario",
 		r.Concurrency, r.BodyBytes, r.Warmup, r.Duration)
+	if r.Rounds > 1 {
+		fmt.Fprintf(w, " × %d interleaved rounds (pooled)", r.Rounds)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%d CPUs shared by load generator, proxies and apps; %s\n", r.NumCPU, r.GoVersion)
 	if r.Skipped != "" {
 		fmt.Fprintf(w, "NOTE: Outrigger scenarios SKIPPED (%s): only the baselines were measured.\n", r.Skipped)
