@@ -46,6 +46,7 @@ type streams struct {
 	out    io.Writer
 	errOut io.Writer
 	log    *slog.Logger
+	exe    string // the binary started as the sidecar; "" = this one
 }
 
 // exitError makes Execute return a specific exit code (the app's, for run).
@@ -82,6 +83,7 @@ func newRootCmd(s *streams) *cobra.Command {
 	})
 	root.AddCommand(
 		newSidecarCmd(),
+		newRunCmd(s),
 		newVersionCmd(s),
 	)
 	return root
