@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -281,25 +282,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 	if o.skipOutrigger {
 		rep.Skipped = "-skip-outrigger given"
 	} else {
-		bin, err := filepath.Abs(o.outrigger)
-		if err != nil {
-			return nil, fmt.Errorf("-outrigger %q: %w", o.outrigger, err)
+		var cleanup func()
+		if l, cleanup, err = newLauncher(o.outrigger); err != nil {
+			return nil, err
 		}
-		if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			return nil, fmt.Errorf("outrigger binary %s not found or not executable: run `make build` first, or pass -skip-outrigger to measure only the baselines", bin)
-		}
-		tmp, err := os.MkdirTemp("", "outrigger-bench-")
-		if err != nil {
-			return nil, fmt.Errorf("temp dir: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		l = &launcher{bin: bin, home: filepath.Join(tmp, "home"), resources: filepath.Join(tmp, "resources"), ports: &portPicker{used: map[int]bool{}}}
-		for _, d := range []string{l.home, l.resources} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return nil, fmt.Errorf("temp dir: %w", err)
-			}
-		}
-		rep.Outrigger = bin
+		defer cleanup()
+		rep.Outrigger = l.bin
 	}
 
 	var procs []*proc
@@ -357,27 +345,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 		rep.Startup = &st
 
 		progress("starting sidecars A and B")
-		pid := os.Getpid()
-		sa, err := l.start(sidecarSpec{appID: fmt.Sprintf("bench-a-%d", pid), appPort: appAPort})
+		sa, sb, err := startPair(ctx, l, appAPort, appBPort, body, func(p *proc) { procs = append(procs, p) })
 		if err != nil {
-			return nil, err
-		}
-		procs = append(procs, sa.proc)
-		if _, err := waitStatus(ctx, sa.proc, sa.url("/v1.0/healthz"), 204, 5*time.Millisecond, 20*time.Second); err != nil {
-			return nil, err
-		}
-		sb, err := l.start(sidecarSpec{appID: fmt.Sprintf("bench-b-%d", pid), appPort: appBPort, gossipJoin: sa.gossipAddr()})
-		if err != nil {
-			return nil, err
-		}
-		procs = append(procs, sb.proc)
-		if _, err := waitStatus(ctx, sb.proc, sb.url("/v1.0/healthz"), 204, 5*time.Millisecond, 20*time.Second); err != nil {
-			return nil, err
-		}
-		if err := waitInvoke(ctx, sa, sa.appID, body, 20*time.Second); err != nil {
-			return nil, err
-		}
-		if err := waitInvoke(ctx, sa, sb.appID, body, 30*time.Second); err != nil {
 			return nil, err
 		}
 		scenarios = append(scenarios,
@@ -409,6 +378,61 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 	rep.computeGoals()
 	printReport(stdout, rep)
 	return rep, nil
+}
+
+// newLauncher checks the outrigger binary and prepares a private, empty environment for the
+// sidecars; cleanup removes it.
+func newLauncher(binPath string) (*launcher, func(), error) {
+	bin, err := filepath.Abs(binPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-outrigger %q: %w", binPath, err)
+	}
+	if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return nil, nil, fmt.Errorf("outrigger binary %s not found or not executable: run `make build` first, or pass -skip-outrigger to measure only the baselines", bin)
+	}
+	tmp, err := os.MkdirTemp("", "outrigger-bench-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("temp dir for the sidecars: %w", err)
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	l := &launcher{bin: bin, home: filepath.Join(tmp, "home"), resources: filepath.Join(tmp, "resources"), ports: &portPicker{used: map[int]bool{}}}
+	for _, d := range []string{l.home, l.resources} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("temp dir for the sidecars: %w", err)
+		}
+	}
+	return l, cleanup, nil
+}
+
+// startPair starts sidecar A (app A, first gossip member) and sidecar B (app B, joining A), and
+// returns once both are healthy and A can invoke its own app and B's. track receives every
+// started process, so the caller stops them even when this fails half-way.
+func startPair(ctx context.Context, l *launcher, appAPort, appBPort int, body []byte, track func(*proc)) (sa, sb *sidecar, err error) {
+	pid := os.Getpid()
+	sa, err = l.start(sidecarSpec{appID: fmt.Sprintf("bench-a-%d", pid), appPort: appAPort})
+	if err != nil {
+		return nil, nil, err
+	}
+	track(sa.proc)
+	if _, err := waitStatus(ctx, sa.proc, sa.url("/v1.0/healthz"), http.StatusNoContent, 5*time.Millisecond, 20*time.Second); err != nil {
+		return nil, nil, err
+	}
+	sb, err = l.start(sidecarSpec{appID: fmt.Sprintf("bench-b-%d", pid), appPort: appBPort, gossipJoin: sa.gossipAddr()})
+	if err != nil {
+		return nil, nil, err
+	}
+	track(sb.proc)
+	if _, err := waitStatus(ctx, sb.proc, sb.url("/v1.0/healthz"), http.StatusNoContent, 5*time.Millisecond, 20*time.Second); err != nil {
+		return nil, nil, err
+	}
+	if err := waitInvoke(ctx, sa, sa.appID, body, 20*time.Second); err != nil {
+		return nil, nil, err
+	}
+	if err := waitInvoke(ctx, sa, sb.appID, body, 30*time.Second); err != nil {
+		return nil, nil, err
+	}
+	return sa, sb, nil
 }
 
 // portOf returns the port of a "127.0.0.1:port" address a child announced.

@@ -17,7 +17,6 @@ import (
 // Config describes one closed-loop run.
 type Config struct {
 	URL         string        // POST target; host must be 127.0.0.1
-	Header      http.Header   // extra request headers (Content-Type defaults to application/octet-stream)
 	Body        []byte        // request body, sent as is every time
 	WantBytes   int           // expected response body length; < 0 accepts any
 	Concurrency int           // workers = connections
@@ -193,12 +192,7 @@ func doOne(client *http.Client, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
-	for k, v := range cfg.Header {
-		req.Header[k] = v
-	}
-	if req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/octet-stream")
-	}
+	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
