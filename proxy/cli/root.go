@@ -84,6 +84,11 @@ func newRootCmd(s *streams) *cobra.Command {
 	root.AddCommand(
 		newSidecarCmd(),
 		newRunCmd(s),
+		newListCmd(s),
+		newStopCmd(s),
+		newInvokeCmd(s),
+		newPublishCmd(s),
+		newInitCmd(s),
 		newVersionCmd(s),
 	)
 	return root

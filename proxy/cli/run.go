@@ -67,8 +67,24 @@ var repeatable = map[string]bool{flagResourcesPath: true, flagConfig: true}
 
 type runOptions struct {
 	runFile string
-	sidecar *pflag.FlagSet // the sidecar's own flags, as registered on run
+	all     *pflag.FlagSet // run's flag set: Changed is recorded here
+	sidecar *pflag.FlagSet // the sidecar's own flags (values shared with all)
 	ignored *pflag.FlagSet // daprd flags the sidecar lacks
+}
+
+// changed reports whether the user set the flag on the command line.
+func (o *runOptions) changed(name string) bool {
+	f := o.all.Lookup(name)
+	return f != nil && f.Changed
+}
+
+// visit calls fn for every flag of set that the user set, in name order.
+func (o *runOptions) visit(set *pflag.FlagSet, fn func(*pflag.Flag)) {
+	set.VisitAll(func(f *pflag.Flag) {
+		if o.changed(f.Name) {
+			fn(f)
+		}
+	})
 }
 
 func newRunCmd(s *streams) *cobra.Command {
@@ -110,6 +126,7 @@ With -f, runs every app of a Dapr multi-app run template (dapr.yaml format).`,
 		},
 	}
 	fs := cmd.Flags()
+	o.all = fs
 	// `outrigger run --app-id x python3 app.py --port 5`: flags end at the
 	// command, as with dapr run.
 	fs.SetInterspersed(false)
@@ -187,7 +204,7 @@ func runOne(ctx context.Context, s *streams, o *runOptions, command []string) er
 		if f == nil {
 			continue
 		}
-		if n, err := strconv.Atoi(f.Value.String()); err == nil && f.Changed && n > 0 {
+		if n, err := strconv.Atoi(f.Value.String()); err == nil && o.changed(name) && n > 0 {
 			ports[name] = n
 			continue
 		}
@@ -207,13 +224,13 @@ func runOne(ctx context.Context, s *streams, o *runOptions, command []string) er
 	}
 
 	// Everything else the user set goes through unchanged.
-	fs.Visit(func(f *pflag.Flag) {
+	o.visit(fs, func(f *pflag.Flag) {
 		if f.Name == flagAppID || ports[f.Name] != 0 {
 			return
 		}
 		args = append(args, flagArgs(f)...)
 	})
-	o.ignored.Visit(func(f *pflag.Flag) {
+	o.visit(o.ignored, func(f *pflag.Flag) {
 		if f.Name == flagComponentsPath && fs.Lookup(flagResourcesPath) != nil {
 			for _, v := range sliceValues(f) {
 				args = append(args, "--"+flagResourcesPath+"="+v)
@@ -222,7 +239,7 @@ func runOne(ctx context.Context, s *streams, o *runOptions, command []string) er
 		}
 		s.log.Warn("flag not supported by the Outrigger sidecar; ignored", "flag", "--"+f.Name)
 	})
-	args = append(args, homeDefaults(s, fs, o.ignored)...)
+	args = append(args, homeDefaults(s, o.all)...)
 
 	appPort := intFlag(fs, flagAppPort)
 	protocol := "http"
