@@ -126,11 +126,18 @@ type scenarioResult struct {
 	Mean        time.Duration `json:"mean_ns"`
 	ProxyCPU    time.Duration `json:"proxy_cpu_ns"`           // CPU of the scenario's proxy processes in the window
 	ProxyCPU1k  float64       `json:"proxy_cpu_s_per_1k_req"` // CPU-seconds per 1000 successful requests
-	AppCPU      time.Duration `json:"app_cpu_ns"`             // CPU of the echo app(s) in the window
-	ClientCPU   time.Duration `json:"client_cpu_ns"`          // CPU of the bench process (load generator) in the window
+	ProxyCPUBy  []processCPU  `json:"proxy_cpu_by_process,omitempty"`
+	AppCPU      time.Duration `json:"app_cpu_ns"`    // CPU of the echo app(s) in the window
+	ClientCPU   time.Duration `json:"client_cpu_ns"` // CPU of the bench process (load generator) in the window
 	ProxyPeakMB float64       `json:"proxy_peak_rss_mib,omitempty"`
 	RoundRPS    []float64     `json:"round_requests_per_second"` // one entry per -rounds
 	Capped      bool          `json:"capped,omitempty"`
+}
+
+// processCPU is one proxy process's share of a scenario's CPU.
+type processCPU struct {
+	Process string  `json:"process"`
+	CPU1k   float64 `json:"cpu_s_per_1k_req"`
 }
 
 // scenario is something to load: a URL and the processes whose CPU counts as "proxy".
@@ -145,20 +152,29 @@ type scenario struct {
 type measurement struct {
 	load                        loadgen.Result
 	proxyCPU, appCPU, clientCPU time.Duration
-	proxyPeak                   uint64 // largest VmHWM among the proxies after the window
+	perProxy                    []time.Duration // proxyCPU split by process, in scenario.proxies order
+	proxyPeak                   uint64          // largest VmHWM among the proxies after the window
 }
 
 func runScenario(ctx context.Context, o options, body []byte, sc scenario) (measurement, error) {
 	var m measurement
-	var proxyBefore, appBefore, selfBefore time.Duration
+	var appBefore, selfBefore time.Duration
+	var proxyBefore []time.Duration
 	var snapErr error
-	sum := func(ps []*proc) time.Duration {
-		var total time.Duration
-		for _, p := range ps {
+	each := func(ps []*proc) []time.Duration {
+		out := make([]time.Duration, len(ps))
+		for i, p := range ps {
 			d, err := procstat.CPU(p.Pid())
 			if err != nil && snapErr == nil {
 				snapErr = fmt.Errorf("%s: %w", p.name, err)
 			}
+			out[i] = d
+		}
+		return out
+	}
+	sum := func(ps []*proc) time.Duration {
+		var total time.Duration
+		for _, d := range each(ps) {
 			total += d
 		}
 		return total
@@ -173,9 +189,12 @@ func runScenario(ctx context.Context, o options, body []byte, sc scenario) (meas
 	lr, err := loadgen.Run(ctx, loadgen.Config{
 		URL: sc.url, Body: body, WantBytes: len(body), Concurrency: o.concurrency,
 		Warmup: o.warmup, Duration: o.duration, MaxRequests: o.maxRequests, Timeout: o.timeout,
-		OnWindowStart: func() { proxyBefore, appBefore, selfBefore = sum(sc.proxies), sum(sc.apps), self() },
+		OnWindowStart: func() { proxyBefore, appBefore, selfBefore = each(sc.proxies), sum(sc.apps), self() },
 		OnWindowEnd: func() {
-			m.proxyCPU = sum(sc.proxies) - proxyBefore
+			for i, d := range each(sc.proxies) {
+				m.perProxy = append(m.perProxy, d-proxyBefore[i])
+				m.proxyCPU += d - proxyBefore[i]
+			}
 			m.appCPU = sum(sc.apps) - appBefore
 			m.clientCPU = self() - selfBefore
 		},
@@ -222,6 +241,15 @@ func summarize(sc scenario, ms []measurement) scenarioResult {
 		}
 	}
 	res.Requests = h.Count()
+	if res.Requests > 0 {
+		for i, p := range sc.proxies {
+			var cpu time.Duration
+			for _, m := range ms {
+				cpu += m.perProxy[i]
+			}
+			res.ProxyCPUBy = append(res.ProxyCPUBy, processCPU{Process: p.name, CPU1k: cpu.Seconds() / (float64(res.Requests) / 1000)})
+		}
+	}
 	if res.Window > 0 {
 		res.RPS = float64(res.Requests) / res.Window.Seconds()
 	}

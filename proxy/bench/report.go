@@ -108,6 +108,15 @@ func printReport(w io.Writer, r *report) {
 	}
 	writeTable(w, rows, 2) // first two columns left-aligned, numbers right-aligned
 	for _, s := range r.Scenarios {
+		if len(s.ProxyCPUBy) > 1 {
+			var parts []string
+			for _, pc := range s.ProxyCPUBy {
+				parts = append(parts, fmt.Sprintf("%s %.3f", pc.Process, pc.CPU1k))
+			}
+			fmt.Fprintf(w, "  %s CPU-s/1k req by process: %s\n", s.Name, strings.Join(parts, ", "))
+		}
+	}
+	for _, s := range r.Scenarios {
 		if s.Capped {
 			fmt.Fprintf(w, "note: %s reached -max-requests; its window was cut short (%v)\n", s.Name, s.Window.Round(time.Millisecond))
 		}
