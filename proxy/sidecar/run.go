@@ -19,6 +19,7 @@ import (
 
 	"github.com/outrigger/outrigger/discovery"
 	sidecarv1 "github.com/outrigger/outrigger/proto/gen/outrigger/sidecar/v1"
+	"github.com/outrigger/outrigger/proxy/admin"
 	"github.com/outrigger/outrigger/proxy/appchannel"
 	"github.com/outrigger/outrigger/proxy/filters"
 	"github.com/outrigger/outrigger/proxy/grpcapi"
@@ -47,7 +48,8 @@ func Run(ctx context.Context, o *Options) error {
 
 	// Resources and configuration: loaded and validated now; each kind takes
 	// effect as its building block lands.
-	if _, err := loadResources(ctx, o, log); err != nil {
+	res, err := loadResources(ctx, o, log)
+	if err != nil {
 		return err
 	}
 
@@ -91,7 +93,8 @@ func Run(ctx context.Context, o *Options) error {
 	if o.Balancer == "least-outstanding" || o.Balancer == "p2c" {
 		strategy = discovery.LeastOutstanding
 	}
-	picker := pickerAdapter{discovery.NewBalancer(member, discovery.WithStrategy(strategy))}
+	balancer := discovery.NewBalancer(member, discovery.WithStrategy(strategy))
+	picker := pickerAdapter{balancer}
 
 	// App channel.
 	appAddr := ""
@@ -176,6 +179,11 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	serve("internal", func() error { return internalSrv.Serve(internalLn) })
 	metricsSrv := startMetrics(o, log, serve)
+	adminSrv, adminPort := startAdmin(o, log, map[string]admin.Page{
+		"members":     func() any { return member.Members() },
+		"clusters":    clustersPage(member, balancer),
+		"config_dump": configDump(o, func() any { return summarize(res) }),
+	}, health.Ready.Load, serve)
 
 	health.Outbound.Store(true)
 	log.Info("outbound ready", "app_id", o.AppID, "http", addrs(httpLns), "grpc", addrs(grpcLns),
@@ -184,7 +192,7 @@ func Run(ctx context.Context, o *Options) error {
 	removeReg, err := hostreg.Write(hostreg.Entry{
 		AppID: o.AppID, PID: os.Getpid(), HTTPPort: port(httpLns), GRPCPort: port(grpcLns),
 		InternalGRPCPort: internalLn.Addr().(*net.TCPAddr).Port, MetricsPort: o.MetricsPort,
-		AdminPort: o.AdminPort, GossipAddr: member.GossipAddr(), AppPort: o.AppPort,
+		AdminPort: adminPort, GossipAddr: member.GossipAddr(), AppPort: o.AppPort,
 		Command: strings.Join(os.Args, " "), Started: start,
 	})
 	if err != nil {
@@ -234,8 +242,10 @@ func Run(ctx context.Context, o *Options) error {
 	go func() { defer sw.Done(); _ = httpSrv.Shutdown(sctx) }()
 	go func() { defer sw.Done(); gracefulStop(sctx, grpcSrv) }()
 	go func() { defer sw.Done(); gracefulStop(sctx, internalSrv) }()
-	if metricsSrv != nil {
-		_ = metricsSrv.Shutdown(sctx)
+	for _, srv := range []*http.Server{metricsSrv, adminSrv} {
+		if srv != nil {
+			_ = srv.Shutdown(sctx)
+		}
 	}
 	sw.Wait()
 	_ = inv.Close()
@@ -407,4 +417,28 @@ func (p pickerAdapter) Pick(ctx context.Context, appID string) (string, func(err
 		return "", nil, err
 	}
 	return inst.Addr, done, nil
+}
+
+// summarize lists the loaded resources without their metadata values (which
+// may hold secrets).
+func summarize(set *resources.Set) any {
+	type item struct {
+		Kind, Name, Type, File string
+		Metadata               []string `json:",omitempty"`
+	}
+	var out []item
+	for _, c := range set.Components {
+		names := make([]string, 0, len(c.Metadata))
+		for _, m := range c.Metadata {
+			names = append(names, m.Name)
+		}
+		out = append(out, item{Kind: "Component", Name: c.Name, Type: c.Type, File: c.Location(), Metadata: names})
+	}
+	for _, s := range set.Subscriptions {
+		out = append(out, item{Kind: "Subscription", Name: s.Name})
+	}
+	for _, r := range set.Resiliencies {
+		out = append(out, item{Kind: "Resiliency", Name: r.Name})
+	}
+	return out
 }
