@@ -56,6 +56,10 @@ var (
 	StateETagInvalidSave     = Row{"ERR_STATE_SAVE", 400, codes.InvalidArgument, "failed saving state in state store %s: invalid etag value: %s", ""}
 	StateETagInvalidDelete   = Row{"ERR_STATE_DELETE", 400, codes.InvalidArgument, "failed deleting state with key %s: invalid etag value: %s", ""}
 	StateETagInvalidTx       = Row{"ERR_STATE_TRANSACTION", 400, codes.InvalidArgument, "error while executing state transaction: invalid etag value: %s", ""}
+	// Bulk delete (gRPC DeleteBulkState) names the store, not a key.
+	StateDeleteBulk             = Row{"ERR_STATE_DELETE", 500, codes.Internal, "failed deleting state in state store %s: %s", ""}
+	StateETagMismatchDeleteBulk = Row{"ERR_STATE_DELETE", 409, codes.Aborted, "failed deleting state in state store %s: possible etag mismatch. error from state store: %s", ""}
+	StateETagInvalidDeleteBulk  = Row{"ERR_STATE_DELETE", 400, codes.InvalidArgument, "failed deleting state in state store %s: invalid etag value: %s", ""}
 
 	// Pub/sub.
 	PubsubNotFound         = Row{"ERR_PUBSUB_NOT_FOUND", 404, codes.InvalidArgument, "pubsub %s not found", "DAPR_PUBSUB_NOT_FOUND"}
@@ -88,6 +92,7 @@ func All() []Row {
 		StateTransaction, StateQuery, StateStoreNotSupported, StateTooManyTransactions, NotSupportedStateOp,
 		StateIllegalKey, StateETagMismatchSave, StateETagMismatchDelete, StateETagMismatchTx,
 		StateETagInvalidSave, StateETagInvalidDelete, StateETagInvalidTx,
+		StateDeleteBulk, StateETagMismatchDeleteBulk, StateETagInvalidDeleteBulk,
 		PubsubNotFound, PubsubNotConfigured, PubsubEmpty, TopicNameEmpty, PubsubForbidden,
 		PubsubPublishMessage, PubsubCloudEventsSer, PubsubEventsSer, PubsubRequestMetadata,
 		InvokeOutputBinding, SecretStoresNotConfig, SecretStoreNotFound, SecretPermissionDenied, SecretGet,
