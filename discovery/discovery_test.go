@@ -416,3 +416,21 @@ func TestLocalProfileBudget(t *testing.T) {
 		t.Fatalf("ProbeTimeout %v must be below ProbeInterval %v", c.ProbeTimeout, c.ProbeInterval)
 	}
 }
+
+func TestLANProfileMembersJoin(t *testing.T) {
+	t.Parallel()
+	a := start(t, Config{AppID: "lan-a", InternalAddr: "127.0.0.1:7601", Profile: ProfileLAN})
+	b := start(t, Config{AppID: "lan-b", InternalAddr: "127.0.0.1:7602", Profile: ProfileLAN, Join: []string{a.GossipAddr()}})
+	waitFor(t, 5*time.Second, "a sees b", sees(a, "lan-b", "127.0.0.1:7602"))
+	waitFor(t, 5*time.Second, "b sees a", sees(b, "lan-a", "127.0.0.1:7601"))
+}
+
+func TestSeedAliasOnAllInterfaces(t *testing.T) {
+	m := &Member{gossipAddr: "10.1.2.3:7946"}
+	if got := m.hostAlias("127.0.0.1:7946"); got != "10.1.2.3:7946" {
+		t.Fatalf("hostAlias(loopback) = %q", got)
+	}
+	if got := m.hostAlias("10.9.9.9:7946"); got != "" {
+		t.Fatalf("hostAlias(non-loopback) = %q, want empty", got)
+	}
+}

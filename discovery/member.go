@@ -279,7 +279,7 @@ func (m *Member) joinMissing(initial bool) {
 		if slices.ContainsFunc(addrs, m.isSelf) {
 			continue
 		}
-		if !slices.ContainsFunc(addrs, func(a string) bool { return alive[a] }) {
+		if !slices.ContainsFunc(addrs, func(a string) bool { return alive[a] || alive[m.hostAlias(a)] }) {
 			missing = append(missing, s)
 		}
 	}
@@ -344,6 +344,21 @@ func (m *Member) resolveSeed(s string) ([]string, error) {
 		out = append(out, net.JoinHostPort(ip, port))
 	}
 	return out, nil
+}
+
+// hostAlias maps a loopback ip:port to this host's advertised ip:port, so a
+// seed 127.0.0.1:7946 matches a member bound to 0.0.0.0:7946 that gossips as
+// 10.0.0.5:7946. Other addresses map to "".
+func (m *Member) hostAlias(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return ""
+	}
+	ownHost, _, _ := net.SplitHostPort(m.gossipAddr)
+	return net.JoinHostPort(ownHost, port)
 }
 
 // isSelf reports whether ip:port reaches this member's own gossip socket.
