@@ -202,13 +202,13 @@ func runScenario(ctx context.Context, o options, body []byte, sc scenario) (meas
 	if err != nil {
 		return m, fmt.Errorf("scenario %s: %w", sc.name, err)
 	}
-	if snapErr != nil {
-		return m, fmt.Errorf("scenario %s: cpu snapshot (a process died?): %w", sc.name, snapErr)
-	}
 	for _, p := range append(append([]*proc(nil), sc.proxies...), sc.apps...) {
 		if exited, err := p.exitErr(); exited {
 			return m, fmt.Errorf("scenario %s: %w; output: %s", sc.name, err, p.logs)
 		}
+	}
+	if snapErr != nil {
+		return m, fmt.Errorf("scenario %s: cpu snapshot: %w", sc.name, snapErr)
 	}
 	m.load = lr
 	for _, p := range sc.proxies {
