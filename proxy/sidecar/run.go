@@ -15,7 +15,9 @@ import (
 
 	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	"github.com/outrigger/outrigger/discovery"
 	sidecarv1 "github.com/outrigger/outrigger/proto/gen/outrigger/sidecar/v1"
@@ -416,7 +418,13 @@ func (p pickerAdapter) Pick(ctx context.Context, appID string) (string, func(err
 	if err != nil {
 		return "", nil, err
 	}
-	return inst.Addr, done, nil
+	return inst.Addr, func(err error) {
+		// A hop that could not reach the instance skips it until gossip catches up.
+		if status.Code(err) == codes.Unavailable {
+			p.b.MarkFailed(inst.Addr)
+		}
+		done(err)
+	}, nil
 }
 
 // summarize lists the loaded resources without their metadata values (which
