@@ -1,0 +1,47 @@
+// client.js: one Dapr JS SDK DaprClient call for the Outrigger end-to-end test.
+//
+// Usage:
+//   node client.js <http|grpc> <daprPort> invoke <appId> <method> <jsonBody>
+//   node client.js <http|grpc> <daprPort> metadata
+//
+// It prints one line "RESULT {json}" with what the SDK returned and exits 0, or
+// prints the error on stderr and exits 1. It gives up after 30 s.
+"use strict";
+
+const { DaprClient, CommunicationProtocolEnum, HttpMethod } = require("@dapr/dapr");
+
+const [protocol, daprPort, op, ...rest] = process.argv.slice(2);
+if (!["http", "grpc"].includes(protocol) || !daprPort || !["invoke", "metadata"].includes(op)) {
+  console.error("usage: node client.js <http|grpc> <daprPort> invoke <appId> <method> <jsonBody> | metadata");
+  process.exit(2);
+}
+const proto = protocol === "grpc" ? CommunicationProtocolEnum.GRPC : CommunicationProtocolEnum.HTTP;
+
+setTimeout(() => {
+  console.error("client.js: no answer within 30 s");
+  process.exit(3);
+}, 30_000).unref();
+
+async function main() {
+  const client = new DaprClient({ daprHost: "127.0.0.1", daprPort, communicationProtocol: proto });
+  await client.start();
+  let result;
+  switch (op) {
+    case "invoke": {
+      const [appId, method, body] = rest;
+      result = await client.invoker.invoke(appId, method, HttpMethod.POST, JSON.parse(body));
+      break;
+    }
+    case "metadata":
+      result = await client.metadata.get();
+      break;
+  }
+  console.log(`RESULT ${JSON.stringify(result)}`);
+  await client.stop();
+  process.exit(0);
+}
+
+main().catch((err) => {
+  console.error("client.js: failed:", err && err.stack ? err.stack : err);
+  process.exit(1);
+});
