@@ -69,7 +69,7 @@ type env struct {
 
 // newEnv makes a host whose plugins dir holds the test plugin as
 // "state-memory".
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{pluginsDir: t.TempDir(), logs: &syncBuffer{}}
 	// unix socket paths are limited to ~108 bytes: keep this one short.
