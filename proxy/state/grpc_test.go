@@ -17,7 +17,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-type unimplemented struct{ runtimev1.UnimplementedDaprServer }
+type unimplemented struct {
+	runtimev1.UnimplementedDaprServer
+}
 
 // daprServer composes the block into a Dapr service the way proxy/grpcapi
 // does (the block's methods win over the Unimplemented ones).
