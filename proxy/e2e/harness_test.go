@@ -382,11 +382,17 @@ func decodeEcho(t *testing.T, r result) echoReply {
 // has answered (gossip has converged), failing after deadline.
 func waitInvoke(t *testing.T, s *sidecar, target string, wantApps ...string) {
 	t.Helper()
+	waitInvokeWith(t, s, nil, target, wantApps...)
+}
+
+// waitInvokeWith is waitInvoke with extra request headers (e.g. the API token).
+func waitInvokeWith(t *testing.T, s *sidecar, hdr http.Header, target string, wantApps ...string) {
+	t.Helper()
 	seen := map[string]bool{}
 	end := time.Now().Add(15 * time.Second)
 	last := ""
 	for {
-		r, err := tryCall(http.MethodPost, s.url("/v1.0/invoke/"+target+"/method/ping"), nil, []byte("ping"), 2*time.Second)
+		r, err := tryCall(http.MethodPost, s.url("/v1.0/invoke/"+target+"/method/ping"), hdr, []byte("ping"), 2*time.Second)
 		if err == nil && r.status == http.StatusOK {
 			var e echoReply
 			if json.Unmarshal(r.body, &e) == nil {

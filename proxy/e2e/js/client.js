@@ -5,7 +5,8 @@
 //   node client.js <http|grpc> <daprPort> metadata
 //
 // It prints one line "RESULT {json}" with what the SDK returned and exits 0, or
-// prints the error on stderr and exits 1. It gives up after 30 s.
+// one line "ERROR {json}" ({message, code}; code is the gRPC status code of a
+// ConnectRPC error, else null) and exits 1. It gives up after 30 s.
 "use strict";
 
 const { DaprClient, CommunicationProtocolEnum, HttpMethod } = require("@dapr/dapr");
@@ -43,5 +44,7 @@ async function main() {
 
 main().catch((err) => {
   console.error("client.js: failed:", err && err.stack ? err.stack : err);
+  const code = err && typeof err.code === "number" ? err.code : null;
+  console.log(`ERROR ${JSON.stringify({ message: String(err && err.message ? err.message : err), code })}`);
   process.exit(1);
 });
