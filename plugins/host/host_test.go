@@ -422,8 +422,8 @@ func TestProvisionErrors(t *testing.T) {
 	}
 }
 
-// TestPluginStderrLevels checks that go-plugin's hclog output and the
-// plugin's lines land in slog.
+// TestLineWriter checks the line splitting and level sniffing used to
+// forward plugin output into slog.
 func TestLineWriter(t *testing.T) {
 	var lines []string
 	w := &lineWriter{emit: func(l string) { lines = append(lines, l) }}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,8 +138,15 @@ func (p *plugin) unavailable() error {
 // connection going away into "plugin X is restarting", and wakes the
 // supervisor. An Unavailable error the plugin itself returned is kept.
 func (p *plugin) checkUnavailable(conn *grpc.ClientConn, err error) error {
-	if p.conn.Load() == conn && conn.GetState() == connectivity.Ready {
-		return err
+	if p.conn.Load() == conn && conn.GetState() == connectivity.Ready && !transportError(err) {
+		// The connection may not have noticed its loss yet: give it a
+		// moment. Only errors cost this wait, and only Unavailable ones.
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		changed := conn.WaitForStateChange(ctx, connectivity.Ready)
+		cancel()
+		if !changed {
+			return err // the plugin itself said Unavailable
+		}
 	}
 	select {
 	case p.kick <- struct{}{}:
@@ -329,3 +337,16 @@ func (b *backoff) next() time.Duration {
 }
 
 func (b *backoff) reset() { b.n = 0 }
+
+// transportError recognises grpc-go's client-side messages for a
+// connection that broke under a call.
+func transportError(err error) bool {
+	msg := status.Convert(err).Message()
+	for _, m := range []string{"error reading from server", "connection reset", "transport is closing",
+		"connection refused", "connection closed", "broken pipe", "client connection is closing"} {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
+}
