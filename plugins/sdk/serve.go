@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -104,7 +105,13 @@ func newConfig(opts []Option) (*config, error) {
 // stops cleanly on SIGINT/SIGTERM. On a fatal error it logs and exits with
 // status 1.
 func Serve(opts ...Option) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	signals := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if launchedByHost() {
+		// Under go-plugin, Ctrl-C in the host's terminal reaches the plugin
+		// too; go-plugin ignores it and the host shuts the plugin down.
+		signals = []os.Signal{syscall.SIGTERM}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), signals...)
 	defer stop()
 	if err := Run(ctx, opts...); err != nil {
 		slog.New(slog.NewTextHandler(os.Stderr, nil)).Error("plugin failed", "err", err)
@@ -120,10 +127,14 @@ func Run(ctx context.Context, opts ...Option) error {
 	if err != nil {
 		return err
 	}
-	if os.Getenv(Handshake.MagicCookieKey) == Handshake.MagicCookieValue {
-		return runPlugin(c)
+	if launchedByHost() {
+		return runPlugin(ctx, c)
 	}
 	return runSocket(ctx, c)
+}
+
+func launchedByHost() bool {
+	return os.Getenv(Handshake.MagicCookieKey) == Handshake.MagicCookieValue
 }
 
 // Register registers the component services for opts on s (StateStore, plus
@@ -175,23 +186,53 @@ func (p *ComponentPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, co
 	return conn, nil
 }
 
-func runPlugin(c *config) error {
-	var closeAll func() error
+// runPlugin serves under go-plugin until the host shuts the plugin down.
+// go-plugin offers no way to stop serving from inside, so when ctx ends
+// (SIGTERM) the stores are closed and the process exits.
+func runPlugin(ctx context.Context, c *config) error {
+	var (
+		mu       sync.Mutex
+		closeAll func() error
+	)
+	closeStores := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if closeAll == nil {
+			return nil
+		}
+		fn := closeAll
+		closeAll = nil
+		return fn()
+	}
 	p := &ComponentPlugin{register: func(s *grpc.Server) error {
 		fn, err := register(s, c)
+		mu.Lock()
 		closeAll = fn
+		mu.Unlock()
 		return err
 	}}
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			c.logger.Info("terminated, closing components")
+			if err := closeStores(); err != nil {
+				c.logger.Error("closing components", "err", err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		case <-stopped:
+		}
+	}()
 	c.logger.Info("serving under go-plugin", "name", c.name)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{PluginName: p},
 		GRPCServer:      plugin.DefaultGRPCServer,
 	})
-	if closeAll != nil {
-		if err := closeAll(); err != nil {
-			return fmt.Errorf("closing components: %w", err)
-		}
+	if err := closeStores(); err != nil {
+		return fmt.Errorf("closing components: %w", err)
 	}
 	return nil
 }
