@@ -4,6 +4,9 @@
 //   node client.js <http|grpc> <daprPort> invoke <appId> <method> <jsonBody>
 //   node client.js <http|grpc> <daprPort> metadata
 //
+// daprPort "env" passes neither host nor port, so the SDK finds the sidecar
+// the way `dapr run` apps do: DAPR_HTTP_PORT / DAPR_GRPC_PORT on 127.0.0.1.
+//
 // It prints one line "RESULT {json}" with what the SDK returned and exits 0, or
 // one line "ERROR {json}" ({message, code}; code is the gRPC status code of a
 // ConnectRPC error, else null) and exits 1. It gives up after 30 s.
@@ -24,7 +27,11 @@ setTimeout(() => {
 }, 30_000).unref();
 
 async function main() {
-  const client = new DaprClient({ daprHost: "127.0.0.1", daprPort, communicationProtocol: proto });
+  const client = new DaprClient(
+    daprPort === "env"
+      ? { communicationProtocol: proto }
+      : { daprHost: "127.0.0.1", daprPort, communicationProtocol: proto },
+  );
   await client.start();
   let result;
   switch (op) {

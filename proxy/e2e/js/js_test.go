@@ -366,10 +366,16 @@ type clientResult struct {
 // runClient runs client.js with args and returns its RESULT or ERROR line.
 func runClient(t *testing.T, args ...string) clientResult {
 	t.Helper()
+	return runClientEnv(t, nil, args...)
+}
+
+// runClientEnv is runClient with extra KEY=VALUE environment entries.
+func runClientEnv(t *testing.T, env []string, args ...string) clientResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, nodeBin, append([]string{"client.js"}, args...)...)
-	cmd.Env = nodeEnv()
+	cmd.Env = append(nodeEnv(), env...)
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -466,12 +472,24 @@ func TestJSSDK(t *testing.T) {
 		for _, tc := range []struct {
 			proto string
 			sc    *sidecar
+			env   bool // find the sidecar from DAPR_*_PORT instead of options
 		}{
-			{"http", a}, {"grpc", a}, {"http", b}, {"grpc", c},
+			{"http", a, false}, {"grpc", a, false}, {"http", b, false}, {"grpc", c, false},
+			{"http", b, true}, {"grpc", c, true},
 		} {
-			t.Run(tc.proto+"/"+tc.sc.appID, func(t *testing.T) {
+			name := tc.proto + "/" + tc.sc.appID
+			if tc.env {
+				name += "/from-env"
+			}
+			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				r := runClient(t, tc.proto, port(tc.sc, tc.proto), "metadata")
+				daprPort, env := port(tc.sc, tc.proto), []string(nil)
+				if tc.env {
+					// No host/port options: the SDK reads DAPR_HTTP_PORT / DAPR_GRPC_PORT.
+					daprPort = "env"
+					env = []string{"DAPR_HTTP_PORT=" + port(tc.sc, "http"), "DAPR_GRPC_PORT=" + port(tc.sc, "grpc")}
+				}
+				r := runClientEnv(t, env, tc.proto, daprPort, "metadata")
 				if !r.ok {
 					t.Fatalf("metadata over %s failed: %s (code %v)\n%s", tc.proto, r.err.Message, r.err.Code, r.output)
 				}
