@@ -314,6 +314,7 @@ type httpApp struct {
 //	/status/{code}  answers that status with header X-App-Reply and body "app <name> says <code>"
 //	/hash           answers {"app","sha256","bytes"} of the request body
 //	/big?n=N&seed=S streams N deterministic bytes (octet-stream, with Content-Length)
+//	/slow           sends one server-sent event, flushes, and sends a second one 3 s later
 //	anything else   answers an echoReply as JSON, plus headers X-Echo-App and X-Echo-Method
 func startHTTPApp(t *testing.T, name string) *httpApp {
 	t.Helper()
@@ -350,6 +351,17 @@ func startHTTPApp(t *testing.T, name string) *httpApp {
 		bw := bufio.NewWriterSize(w, 64<<10)
 		io.Copy(bw, dataReader(seed, n))
 		bw.Flush()
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: first\n\n")
+		http.NewResponseController(w).Flush()
+		select { // the second event comes late: the caller must see the first one before
+		case <-r.Context().Done():
+			return
+		case <-time.After(3 * time.Second):
+		}
+		io.WriteString(w, "data: second\n\n")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -207,6 +208,55 @@ func TestInvokeHTTP(t *testing.T) {
 		}
 		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Errorf("unknown app id: Content-Type %q, want application/json", ct)
+		}
+	})
+
+	t.Run("self invocation", func(t *testing.T) {
+		t.Parallel()
+		e := decodeEcho(t, call(t, http.MethodPost, sa.url("/v1.0/invoke/a/method/self"), nil, []byte("me")))
+		if e.App != "app-a" || e.Path != "/self" || e.Body != "me" {
+			t.Errorf("A→a answered by %q path %q body %q, want app-a /self \"me\"", e.App, e.Path, e.Body)
+		}
+		if got := e.Header.Get("Dapr-Caller-App-Id"); got != "a" {
+			t.Errorf("A→a: app saw dapr-caller-app-id %q, want a", got)
+		}
+	})
+
+	t.Run("concurrent calls", func(t *testing.T) {
+		t.Parallel()
+		const n = 64
+		errc := make(chan string, n)
+		for i := range n {
+			go func() {
+				body := []byte("call " + strconv.Itoa(i) + strings.Repeat("x", i*1024)) // some bodies span frames
+				r, err := tryCall(http.MethodPost, sa.url("/v1.0/invoke/b/method/c/"+strconv.Itoa(i)), nil, body, 20*time.Second)
+				switch {
+				case err != nil:
+					errc <- err.Error()
+				case r.status != http.StatusOK:
+					errc <- "status " + strconv.Itoa(r.status)
+				default:
+					var e echoReply
+					if json.Unmarshal(r.body, &e) != nil || e.Body != string(body) || e.Path != "/c/"+strconv.Itoa(i) {
+						errc <- "call " + strconv.Itoa(i) + " answered for path " + e.Path
+					} else {
+						errc <- ""
+					}
+				}
+			}()
+		}
+		for range n {
+			if msg := <-errc; msg != "" {
+				t.Error(msg)
+			}
+		}
+	})
+
+	t.Run("unknown app id by header", func(t *testing.T) {
+		t.Parallel()
+		r := call(t, http.MethodGet, sa.url("/api/orders"), http.Header{"Dapr-App-Id": {"nosuchapp"}}, nil)
+		if e := decodeDaprError(t, r); r.status != http.StatusInternalServerError || e.ErrorCode != "ERR_DIRECT_INVOKE" {
+			t.Errorf("dapr-app-id: nosuchapp: %d %+v, want 500 ERR_DIRECT_INVOKE", r.status, e)
 		}
 	})
 
