@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -74,6 +75,43 @@ func TestInvokeHTTP(t *testing.T) {
 			e := decodeEcho(t, r)
 			if e.App != "app-b" || e.Method != http.MethodGet || e.Path != "/api/orders" || e.RawQuery != "x=1" {
 				t.Errorf("%s: app saw app=%q %s %s?%s; want app-b GET /api/orders?x=1", tc.name, e.App, e.Method, e.Path, e.RawQuery)
+			}
+		}
+	})
+
+	t.Run("bodies above --max-body-size in every addressing form", func(t *testing.T) {
+		t.Parallel()
+		// Invocation bodies stream; the 4 MiB building-block limit must not apply.
+		body := make([]byte, 9<<20)
+		if _, err := io.ReadFull(dataReader(3, int64(len(body))), body); err != nil {
+			t.Fatal(err)
+		}
+		h := newHasher()
+		h.Write(body)
+		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("dapr-app-id:b"))
+		for _, tc := range []struct {
+			name string
+			url  string
+			hdr  http.Header
+		}{
+			{"path", sa.url("/v1.0/invoke/b/method/hash"), nil},
+			{"dapr-app-id header", sa.url("/hash"), http.Header{"Dapr-App-Id": {"b"}}},
+			{"basic auth", sa.url("/hash"), http.Header{"Authorization": {basic}}},
+		} {
+			r := call(t, http.MethodPost, tc.url, tc.hdr, body)
+			var got struct {
+				SHA256 string `json:"sha256"`
+				Bytes  int    `json:"bytes"`
+			}
+			if r.status != http.StatusOK || json.Unmarshal(r.body, &got) != nil || got.SHA256 != h.sum() {
+				msg := ""
+				if tc.name == "basic auth" {
+					// Known bug: proxy/httpapi/router.go ServeHTTP wraps the body in
+					// http.MaxBytesReader(MaxBodySize) unless a dapr-app-id header is present,
+					// so invocation addressed by Basic auth is capped at --max-body-size.
+					msg = "BUG (router.go applies --max-body-size to Basic-auth invocation): "
+				}
+				t.Errorf("%s%s: 9 MiB body: %d %.200q (app hashed %d bytes), want 200 with the body's sha256", msg, tc.name, r.status, r.body, got.Bytes)
 			}
 		}
 	})
