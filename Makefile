@@ -22,14 +22,14 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 build: outrigger plugins
 
 outrigger:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/outrigger ./proxy/cmd/outrigger
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/outrigger ./proxy/cmd/outrigger
 
 plugins:
 	@mkdir -p bin/plugins
 	@set -e; for d in $(PLUGIN_DIRS); do \
 	  kind=$$(echo $$d | cut -d/ -f2); name=$$(echo $$d | cut -d/ -f3); \
 	  echo "go build ./$$d -> bin/plugins/$$kind-$$name"; \
-	  $(GO) build -trimpath -ldflags '-s -w' -o bin/plugins/$$kind-$$name ./$$d; \
+	  CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/plugins/$$kind-$$name ./$$d; \
 	done
 
 example: build

@@ -31,6 +31,7 @@ import (
 	"github.com/outrigger/outrigger/proxy/metadata"
 	"github.com/outrigger/outrigger/proxy/pipeline"
 	"github.com/outrigger/outrigger/proxy/resources"
+	"github.com/outrigger/outrigger/proxy/state"
 )
 
 // Run starts the sidecar and serves until ctx ends or the shutdown API is
@@ -98,6 +99,17 @@ func Run(ctx context.Context, o *Options) error {
 	balancer := discovery.NewBalancer(member, discovery.WithStrategy(strategy))
 	picker := pickerAdapter{balancer}
 
+	// Components: every one runs out of process, supervised by the plugin host.
+	comps, err := startComponents(ctx, o, res, log.With("scope", "plugins"))
+	if err != nil {
+		_ = member.Close(context.Background())
+		closeAll(httpLns)
+		closeAll(grpcLns)
+		_ = internalLn.Close()
+		return err
+	}
+	stateAPI := state.New(state.Config{AppID: o.AppID, Namespace: os.Getenv("NAMESPACE"), Stores: comps.stateStores(), Logger: log.With("scope", "state")})
+
 	// App channel.
 	appAddr := ""
 	var channel appchannel.Channel
@@ -118,8 +130,11 @@ func Run(ctx context.Context, o *Options) error {
 
 	inv := invoke.New(invoke.Config{AppID: o.AppID, Local: channel, Picker: picker, Logger: log.With("scope", "invoke"), ProxyApp: grpcApp})
 	md := metadata.New(o.AppID, appConnection(o), metadata.Sources{
+		Components: comps.registered,
 		Extended: func() map[string]string {
-			return map[string]string{"outrigger.gossipAddr": member.GossipAddr(), "outrigger.internalAddr": internalAddr}
+			ext := comps.extended()
+			ext["outrigger.gossipAddr"], ext["outrigger.internalAddr"] = member.GossipAddr(), internalAddr
+			return ext
 		},
 	})
 
@@ -140,7 +155,7 @@ func Run(ctx context.Context, o *Options) error {
 	shutdown := sync.OnceFunc(func() { log.Info("shutdown requested through the API"); cancel() })
 	router := httpapi.New(httpapi.Config{
 		AppID: o.AppID, Invoke: inv, Metadata: md, Health: health, Shutdown: shutdown,
-		MaxBodySize: maxBody, Logger: log,
+		MaxBodySize: maxBody, Logger: log, Blocks: []httpapi.RouteRegistrar{stateAPI},
 	})
 	readBuf := 4 << 10
 	if o.ReadBufferSizeKB > 0 {
@@ -153,7 +168,8 @@ func Run(ctx context.Context, o *Options) error {
 		MaxHeaderBytes:    readBuf * 4,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	grpcSrv := grpcapi.New(grpcapi.Config{Invoke: inv, Metadata: md, Shutdown: shutdown, Options: chain.GRPCOptions()})
+	grpcSrv := grpcapi.New(grpcapi.Config{Invoke: inv, Metadata: md, Shutdown: shutdown, Options: chain.GRPCOptions(),
+		Blocks: grpcapi.Blocks{State: stateAPI}})
 	internalSrv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(4<<20),
@@ -185,6 +201,8 @@ func Run(ctx context.Context, o *Options) error {
 		"members":     func() any { return member.Members() },
 		"clusters":    clustersPage(member, balancer),
 		"config_dump": configDump(o, func() any { return summarize(res) }),
+		"plugins":     func() any { return comps.host.Plugins() },
+		"components":  func() any { return comps.host.Components() },
 	}, health.Ready.Load, serve)
 
 	health.Outbound.Store(true)
@@ -251,6 +269,7 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	sw.Wait()
 	_ = inv.Close()
+	_ = comps.host.Close(sctx)
 	if channel != nil {
 		_ = channel.Close()
 	}
