@@ -50,7 +50,22 @@ type config struct {
 	name       string
 	socketsDir string
 	logger     *slog.Logger
-	newState   func() StateStore
+	// services are the component categories to serve, one per With… option
+	// (WithStateStore, WithPubSub, …); each registers its gRPC services.
+	services []service
+}
+
+// service is one served component category.
+type service struct {
+	category string
+	// register puts the category's gRPC services on s and returns a function
+	// that closes every instance it created.
+	register func(s grpc.ServiceRegistrar, log *slog.Logger) (closeAll func() error, err error)
+}
+
+// addService returns an Option serving one category; every With… option is built on it.
+func addService(category string, register func(grpc.ServiceRegistrar, *slog.Logger) (func() error, error)) Option {
+	return func(c *config) { c.services = append(c.services, service{category: category, register: register}) }
 }
 
 // Name sets the socket name (<sockets dir>/<name>.sock); default: the binary name.
@@ -63,7 +78,14 @@ func Name(name string) Option { return func(c *config) { c.name = name } }
 // function and the StateStore interface under one name; the interface keeps
 // the name.)
 func WithStateStore(newStore func() StateStore) Option {
-	return func(c *config) { c.newState = newStore }
+	return addService("state", func(s grpc.ServiceRegistrar, log *slog.Logger) (func() error, error) {
+		srv, err := newStateServer(newStore, log)
+		if err != nil {
+			return nil, err
+		}
+		srv.register(s)
+		return srv.closeAll, nil
+	})
 }
 
 // Logger sets the logger; default: text to stderr (go-plugin forwards
@@ -93,8 +115,8 @@ func newConfig(opts []Option) (*config, error) {
 	if c.socketsDir == "" {
 		c.socketsDir = DefaultSocketsDir
 	}
-	if c.newState == nil {
-		return nil, errors.New("no component to serve: pass sdk.WithStateStore(New)")
+	if len(c.services) == 0 {
+		return nil, errNoServices
 	}
 	return c, nil
 }
@@ -149,19 +171,34 @@ func Register(s grpc.ServiceRegistrar, opts ...Option) (closeAll func() error, e
 	if c.logger == nil {
 		c.logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	if c.newState == nil {
-		return nil, errors.New("no component to serve: pass sdk.WithStateStore(New)")
+	if len(c.services) == 0 {
+		return nil, errNoServices
 	}
 	return register(s, c)
 }
 
+var errNoServices = errors.New("no component to serve: pass an option such as sdk.WithStateStore(New)")
+
+// register registers every configured category; on error the ones already
+// registered are closed.
 func register(s grpc.ServiceRegistrar, c *config) (func() error, error) {
-	srv, err := newStateServer(c.newState, c.logger)
-	if err != nil {
-		return nil, err
+	var closers []func() error
+	closeAll := func() error {
+		var errs []error
+		for _, f := range closers {
+			errs = append(errs, f())
+		}
+		return errors.Join(errs...)
 	}
-	srv.register(s)
-	return srv.closeAll, nil
+	for _, svc := range c.services {
+		f, err := svc.register(s, c.logger)
+		if err != nil {
+			_ = closeAll()
+			return nil, fmt.Errorf("serve %s: %w", svc.category, err)
+		}
+		closers = append(closers, f)
+	}
+	return closeAll, nil
 }
 
 // ComponentPlugin is the go-plugin plugin registered under PluginName. On the
