@@ -147,7 +147,11 @@ func (c *cluster) launch(o sidecarOpts) *sidecar {
 	}
 	go func() { s.waitErr = s.cmd.Wait(); close(s.done) }()
 	t.Cleanup(func() {
+		start := time.Now()
 		s.stop()
+		if d := time.Since(start); d > 2*time.Second {
+			t.Logf("sidecar %s took %v to exit after SIGTERM", s.appID, d.Round(time.Millisecond))
+		}
 		if t.Failed() {
 			t.Logf("---- output of sidecar %s (pid %d, http %d, grpc %d) ----\n%s", s.appID, s.cmd.Process.Pid, s.httpPort, s.grpcPort, s.out)
 		}

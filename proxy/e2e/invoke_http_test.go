@@ -19,8 +19,10 @@ func pair(t *testing.T) (sa, sb *sidecar) {
 	appA, appB := startHTTPApp(t, "app-a"), startHTTPApp(t, "app-b")
 	sa = c.start(sidecarOpts{appID: "a", appPort: appA.port})
 	sb = c.start(sidecarOpts{appID: "b", appPort: appB.port})
+	ready := time.Now()
 	waitInvoke(t, sa, "b", "app-b")
 	waitInvoke(t, sb, "a", "app-a")
+	t.Logf("both sidecars healthy; A and B reached each other %v later", time.Since(ready).Round(time.Millisecond))
 	return sa, sb
 }
 
