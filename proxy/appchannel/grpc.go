@@ -40,12 +40,17 @@ func NewGRPC(addr, appToken string) (*GRPCChannel, error) {
 // Conn is the connection to the app.
 func (c *GRPCChannel) Conn() *grpc.ClientConn { return c.conn }
 
-// OutgoingContext adds the app token to ctx's outgoing metadata.
-func (c *GRPCChannel) OutgoingContext(ctx context.Context) context.Context {
-	if c.appToken == "" {
-		return ctx
+// OutgoingContext returns ctx carrying md (may be nil) as its outgoing
+// metadata, with the app token (APP_API_TOKEN) set and no other token.
+func (c *GRPCChannel) OutgoingContext(ctx context.Context, md metadata.MD) context.Context {
+	if md == nil {
+		md = metadata.MD{}
 	}
-	return metadata.AppendToOutgoingContext(ctx, "dapr-api-token", c.appToken)
+	delete(md, "dapr-api-token")
+	if c.appToken != "" {
+		md.Set("dapr-api-token", c.appToken)
+	}
+	return metadata.NewOutgoingContext(ctx, md)
 }
 
 // Invoke calls OnInvoke; the body is read whole (gRPC messages are whole).
@@ -79,7 +84,7 @@ func (c *GRPCChannel) Invoke(ctx context.Context, req *Request) (*Response, erro
 		}
 		md[lk] = vs
 	}
-	ctx = metadata.NewOutgoingContext(c.OutgoingContext(ctx), md)
+	ctx = c.OutgoingContext(ctx, md)
 	var header metadata.MD
 	resp, err := c.client.OnInvoke(ctx, ir, grpc.Header(&header))
 	h := http.Header{}

@@ -74,7 +74,7 @@ func NewGRPCProber(ch *GRPCChannel, cfg ProbeConfig, log *slog.Logger, changed f
 	cfg = cfg.withDefaults()
 	hc := runtimev1.NewAppCallbackHealthCheckClient(ch.Conn())
 	return &Prober{cfg: cfg, log: log, changed: changed, check: func(ctx context.Context) bool {
-		ctx, cancel := context.WithTimeout(ch.OutgoingContext(ctx), cfg.Timeout)
+		ctx, cancel := context.WithTimeout(ch.OutgoingContext(ctx, nil), cfg.Timeout)
 		defer cancel()
 		_, err := hc.HealthCheck(ctx, &emptypb.Empty{})
 		return err == nil

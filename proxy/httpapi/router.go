@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -71,7 +72,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.invokeRoute(w, r)
 		return
 	}
-	if rt.cfg.MaxBodySize > 0 && r.Header.Get("dapr-app-id") == "" {
+	if rt.cfg.MaxBodySize > 0 && !isInvocation(r) {
 		r.Body = http.MaxBytesReader(w, r.Body, rt.cfg.MaxBodySize)
 	}
 	rt.mux.ServeHTTP(w, r)
@@ -144,9 +145,51 @@ func (rt *Router) invoke(w http.ResponseWriter, r *http.Request, target, method 
 	if r.Method == http.MethodHead {
 		return
 	}
-	if _, err := io.Copy(w, resp.Body); err != nil && !errors.Is(err, io.EOF) {
+	if err := relayBody(w, resp.Body); err != nil && !errors.Is(err, io.EOF) {
 		rt.cfg.Logger.Debug("invocation response cut short", "app", target, "method", method, "err", err)
 		panic(http.ErrAbortHandler) // tell the client the body is incomplete
+	}
+}
+
+// isInvocation reports the header and Basic-auth forms of invocation, whose
+// bodies stream and are not subject to --max-body-size.
+func isInvocation(r *http.Request) bool {
+	if r.Header.Get("dapr-app-id") != "" {
+		return true
+	}
+	if r.Header.Get("Authorization") == "" {
+		return false
+	}
+	user, _, ok := r.BasicAuth()
+	return ok && user == "dapr-app-id"
+}
+
+var relayBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// relayBody copies an answer to the client as it arrives: each read is
+// flushed, so events an app flushes reach the caller at once.
+func relayBody(w http.ResponseWriter, body io.Reader) error {
+	if wt, ok := body.(io.WriterTo); ok {
+		_, err := wt.WriteTo(w) // flushes per frame itself
+		return err
+	}
+	f, _ := w.(http.Flusher)
+	bp := relayBufs.Get().(*[]byte)
+	defer relayBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if f != nil && err == nil {
+				f.Flush()
+			}
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 

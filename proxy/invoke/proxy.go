@@ -154,7 +154,7 @@ func (s *Service) proxyLocal(ss grpc.ServerStream, method string, md metadata.MD
 	}
 	ctx, cancel := context.WithCancel(ss.Context())
 	defer cancel()
-	ctx = metadata.NewOutgoingContext(s.cfg.ProxyApp.OutgoingContext(ctx), md)
+	ctx = s.cfg.ProxyApp.OutgoingContext(ctx, md)
 	cs, err := s.cfg.ProxyApp.Conn().NewStream(ctx, streamDesc, method, grpc.ForceCodec(RawCodec{}))
 	if err != nil {
 		return err
@@ -206,7 +206,7 @@ func (s *Service) Proxy(stream sidecarv1.InvokeService_ProxyServer) error {
 	defer cancel()
 	md := wireToMD(first.Metadata)
 	md.Set("dapr-callee-app-id", s.cfg.AppID)
-	ctx = metadata.NewOutgoingContext(s.cfg.ProxyApp.OutgoingContext(ctx), md)
+	ctx = s.cfg.ProxyApp.OutgoingContext(ctx, md)
 	cs, err := s.cfg.ProxyApp.Conn().NewStream(ctx, streamDesc, first.Method, grpc.ForceCodec(RawCodec{}))
 	if err != nil {
 		st := status.Convert(err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -246,17 +247,16 @@ func (s *Service) pumpRequest(stream sidecarv1.InvokeService_CallClient, body io
 	defer s.bufs.Put(bp)
 	buf := *bp
 	for {
-		n, err := io.ReadFull(body, buf)
+		// One Read per frame: whatever has arrived is forwarded at once, so a
+		// body the client streams slowly is not held back to fill a frame.
+		n, err := body.Read(buf)
 		if n > 0 {
-			end := err != nil
-			if serr := stream.Send(&sidecarv1.CallRequest{Chunk: buf[:n], End: end && (err == io.EOF || err == io.ErrUnexpectedEOF)}); serr != nil {
+			if serr := stream.Send(&sidecarv1.CallRequest{Chunk: buf[:n]}); serr != nil {
 				return // the receive side sees the stream's error
 			}
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			if n == 0 {
-				_ = stream.Send(&sidecarv1.CallRequest{End: true})
-			}
+		if err == io.EOF {
+			_ = stream.Send(&sidecarv1.CallRequest{End: true})
 			_ = stream.CloseSend()
 			return
 		}
@@ -315,6 +315,12 @@ func (r *frameReader) WriteTo(w io.Writer) (int64, error) {
 			if err != nil {
 				r.cancel()
 				return total, err
+			}
+			if !r.end {
+				// More is coming, maybe later: let the client have this part now.
+				if f, ok := w.(http.Flusher); ok {
+					f.Flush()
+				}
 			}
 		}
 		if r.err != nil {
@@ -413,12 +419,36 @@ func (s *Service) Call(stream sidecarv1.InvokeService_CallServer) error {
 		Status: int32(resp.Status), Headers: toWireResponse(resp.Header),
 		GrpcCode: int32(resp.GRPCCode), GrpcMessage: resp.GRPCMessage,
 	}}
+	// Frames go out as the app's bytes arrive (a flushed event is forwarded at
+	// once). A body of known length ends in the frame that completes it, so a
+	// small answer is one message.
+	remaining := int64(-1)
+	if cl := resp.Header.Get("Content-Length"); cl != "" {
+		if v, err := strconv.ParseInt(cl, 10, 64); err == nil {
+			remaining = v
+		}
+	}
 	for {
-		n, rerr := io.ReadFull(resp.Body, buf)
+		var n int
+		var rerr error
+		if remaining != 0 {
+			n, rerr = resp.Body.Read(buf)
+		} else {
+			rerr = io.EOF
+		}
+		if remaining > 0 {
+			remaining -= int64(n)
+			if remaining <= 0 && rerr == nil {
+				rerr = io.EOF
+			}
+		}
 		out.Chunk = buf[:n]
-		out.End = rerr == io.EOF || rerr == io.ErrUnexpectedEOF
+		out.End = rerr == io.EOF
 		if rerr != nil && !out.End {
 			return status.Errorf(codes.Internal, "reading the app's response: %v", rerr)
+		}
+		if n == 0 && !out.End && out.Head == nil {
+			continue
 		}
 		if err := stream.Send(out); err != nil {
 			return err
