@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -29,5 +30,25 @@ func startMetrics(o *Options, log *slog.Logger, serve func(string, func() error)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serve("metrics", func() error { return srv.Serve(ln) })
+	return srv
+}
+
+// startProfiling serves pprof on loopback when --enable-profiling is set.
+func startProfiling(o *Options, log *slog.Logger, serve func(string, func() error)) *http.Server {
+	if !o.Profiling {
+		return nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.ProfilePort)))
+	if err != nil {
+		log.Warn("profiling disabled: cannot bind the profile port", "port", o.ProfilePort, "err", err)
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serve("profiling", func() error { return srv.Serve(ln) })
 	return srv
 }

@@ -46,11 +46,13 @@ type Options struct {
 	SocketsPath string
 	AdminPort   int
 	Balancer    string
+	// Profiling serves net/http/pprof on ProfilePort (daprd's --enable-profiling).
+	Profiling   bool
+	ProfilePort int
 	// Accepted for daprd compatibility, not used.
 	ignored struct {
 		placement, scheduler, mode, sentry, controlPlane, unixSocket, allowedOrigins, blockShutdown string
-		mtls, profiling, wait                                                                       bool
-		profilePort                                                                                 int
+		mtls, wait                                                                                  bool
 	}
 }
 
@@ -122,9 +124,9 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ignored.allowedOrigins, "allowed-origins", "*", "accepted for daprd compatibility")
 	fs.StringVar(&o.ignored.blockShutdown, "dapr-block-shutdown-duration", "", "accepted for daprd compatibility")
 	fs.BoolVar(&o.ignored.mtls, "enable-mtls", false, "accepted for daprd compatibility")
-	fs.BoolVar(&o.ignored.profiling, "enable-profiling", false, "accepted for daprd compatibility")
+	fs.BoolVar(&o.Profiling, "enable-profiling", false, "serve Go's pprof profiles on --profile-port (loopback)")
 	fs.BoolVar(&o.ignored.wait, "wait", false, "accepted for daprd compatibility")
-	fs.IntVar(&o.ignored.profilePort, "profile-port", 7777, "accepted for daprd compatibility")
+	fs.IntVar(&o.ProfilePort, "profile-port", 7777, "port of the pprof endpoint")
 }
 
 // normalize applies "-1 means the default" and derives values.

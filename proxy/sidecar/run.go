@@ -197,6 +197,7 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	serve("internal", func() error { return internalSrv.Serve(internalLn) })
 	metricsSrv := startMetrics(o, log, serve)
+	profSrv := startProfiling(o, log, serve)
 	adminSrv, adminPort := startAdmin(o, log, map[string]admin.Page{
 		"members":     func() any { return member.Members() },
 		"clusters":    clustersPage(member, balancer),
@@ -262,7 +263,7 @@ func Run(ctx context.Context, o *Options) error {
 	go func() { defer sw.Done(); _ = httpSrv.Shutdown(sctx) }()
 	go func() { defer sw.Done(); gracefulStop(sctx, grpcSrv) }()
 	go func() { defer sw.Done(); gracefulStop(sctx, internalSrv) }()
-	for _, srv := range []*http.Server{metricsSrv, adminSrv} {
+	for _, srv := range []*http.Server{metricsSrv, adminSrv, profSrv} {
 		if srv != nil {
 			_ = srv.Shutdown(sctx)
 		}
