@@ -39,6 +39,15 @@ const FeatureMultipleKeyValuesPerSecret = "MULTIPLE_KEY_VALUES_PER_SECRET"
 // store does not hold. Wire: gRPC NotFound.
 var ErrSecretNotFound = errors.New("secret not found")
 
+// SecretNotFound returns the error for a missing secret, worded as Dapr's
+// stores word it ("secret <name> not found"); it wraps ErrSecretNotFound.
+func SecretNotFound(name string) error { return secretNotFound(name) }
+
+type secretNotFound string
+
+func (e secretNotFound) Error() string        { return "secret " + string(e) + " not found" }
+func (e secretNotFound) Is(target error) bool { return target == ErrSecretNotFound }
+
 // SecretFeatures derives the features a secret store advertises from the
 // optional interfaces it implements.
 func SecretFeatures(s SecretStore) []string {
