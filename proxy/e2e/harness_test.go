@@ -150,7 +150,11 @@ func (c *cluster) launch(o sidecarOpts) *sidecar {
 		start := time.Now()
 		s.stop()
 		if d := time.Since(start); d > 2*time.Second {
-			t.Logf("sidecar %s took %v to exit after SIGTERM", s.appID, d.Round(time.Millisecond))
+			out := s.out.String()
+			if i := strings.LastIndex(out, "shutting down"); i > 0 {
+				out = out[strings.LastIndex(out[:i], "\n")+1:]
+			}
+			t.Logf("sidecar %s took %v to exit after SIGTERM; its shutdown log:\n%s", s.appID, d.Round(time.Millisecond), out)
 		}
 		if t.Failed() {
 			t.Logf("---- output of sidecar %s (pid %d, http %d, grpc %d) ----\n%s", s.appID, s.cmd.Process.Pid, s.httpPort, s.grpcPort, s.out)
@@ -164,6 +168,9 @@ func (s *sidecar) stop() {
 	if s.exited() {
 		return
 	}
+	// Connections the client pool dialed but never used sit in net/http's
+	// StateNew, which (*http.Server).Shutdown waits up to 5 s for; close them.
+	httpc.CloseIdleConnections()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
