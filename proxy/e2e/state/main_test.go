@@ -1,0 +1,55 @@
+package statee2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Built once by TestMain, in the release layout: binDir/outrigger and
+// binDir/plugins/state-<name>, so the sidecar finds its plugins beside itself.
+var (
+	binDir          string
+	outrigger       string
+	pluginsDir      string
+	sqlitePluginBin string
+)
+
+// plugins maps a plugin binary name to its package.
+var plugins = map[string]string{
+	"state-sqlite":     "github.com/outrigger/outrigger/plugins/state/sqlite",
+	"state-redis":      "github.com/outrigger/outrigger/plugins/state/redis",
+	"state-postgresql": "github.com/outrigger/outrigger/plugins/state/postgresql",
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "outrigger-state-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "statee2e: temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binDir = dir
+	outrigger = filepath.Join(dir, "outrigger")
+	pluginsDir = filepath.Join(dir, "plugins")
+	sqlitePluginBin = filepath.Join(pluginsDir, "state-sqlite")
+	builds := map[string]string{outrigger: "github.com/outrigger/outrigger/proxy/cmd/outrigger"}
+	for bin, pkg := range plugins {
+		builds[filepath.Join(pluginsDir, bin)] = pkg
+	}
+	for out, pkg := range builds {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "statee2e: go build %s failed: %v\n", pkg, err)
+			return 1
+		}
+	}
+	return m.Run()
+}
