@@ -76,6 +76,7 @@ var (
 	SecretStoreNotFound    = Row{"ERR_SECRET_STORE_NOT_FOUND", 401, codes.InvalidArgument, "failed finding secret store with key %s", ""} // quirk: Dapr 1.14 answers 401
 	SecretPermissionDenied = Row{"ERR_PERMISSION_DENIED", 403, codes.PermissionDenied, "access denied by policy to get %q from %q", ""}
 	SecretGet              = Row{"ERR_SECRET_GET", 500, codes.Internal, "failed getting secret with key %s from secret store %s: %s", ""}
+	SecretBulkGet          = Row{"ERR_SECRET_GET", 500, codes.Internal, "failed getting secrets from secret store %s: %s", ""}
 
 	// Actors (reserved for the actors issue).
 	ActorInstanceMissing = Row{"ERR_ACTOR_INSTANCE_MISSING", 400, codes.Internal, "actor instance is missing", ""} // quirk: 400 + Internal
@@ -95,7 +96,7 @@ func All() []Row {
 		StateDeleteBulk, StateETagMismatchDeleteBulk, StateETagInvalidDeleteBulk,
 		PubsubNotFound, PubsubNotConfigured, PubsubEmpty, TopicNameEmpty, PubsubForbidden,
 		PubsubPublishMessage, PubsubCloudEventsSer, PubsubEventsSer, PubsubRequestMetadata,
-		InvokeOutputBinding, SecretStoresNotConfig, SecretStoreNotFound, SecretPermissionDenied, SecretGet,
+		InvokeOutputBinding, SecretStoresNotConfig, SecretStoreNotFound, SecretPermissionDenied, SecretGet, SecretBulkGet,
 		ActorInstanceMissing, ActorRuntimeNotFound,
 	}
 }
