@@ -161,8 +161,10 @@ func Run(ctx context.Context, o *Options) error {
 	if o.ReadBufferSizeKB > 0 {
 		readBuf = o.ReadBufferSizeKB << 10
 	}
+	fresh := &freshConns{m: map[net.Conn]struct{}{}}
 	httpSrv := &http.Server{
 		Handler:           chain.HTTP(router),
+		ConnState:         fresh.track,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    readBuf * 4,
@@ -261,6 +263,7 @@ func Run(ctx context.Context, o *Options) error {
 	var sw sync.WaitGroup
 	sw.Add(3)
 	go func() { defer sw.Done(); _ = httpSrv.Shutdown(sctx) }()
+	fresh.closeAll() // Shutdown would wait seconds for connections that never sent a request
 	go func() { defer sw.Done(); gracefulStop(sctx, grpcSrv) }()
 	go func() { defer sw.Done(); gracefulStop(sctx, internalSrv) }()
 	for _, srv := range []*http.Server{metricsSrv, adminSrv, profSrv} {
@@ -469,4 +472,31 @@ func summarize(set *resources.Set) any {
 		out = append(out, item{Kind: "Resiliency", Name: r.Name})
 	}
 	return out
+}
+
+// freshConns tracks HTTP connections that have not sent a request yet
+// (clients' pools open them ahead of need), so shutdown can close them at once
+// instead of waiting for them as http.Server.Shutdown does.
+type freshConns struct {
+	mu sync.Mutex
+	m  map[net.Conn]struct{}
+}
+
+func (f *freshConns) track(c net.Conn, st http.ConnState) {
+	f.mu.Lock()
+	if st == http.StateNew {
+		f.m[c] = struct{}{}
+	} else {
+		delete(f.m, c)
+	}
+	f.mu.Unlock()
+}
+
+func (f *freshConns) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.m {
+		_ = c.Close()
+		delete(f.m, c)
+	}
 }
