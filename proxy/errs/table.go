@@ -78,6 +78,23 @@ var (
 	SecretGet              = Row{"ERR_SECRET_GET", 500, codes.Internal, "failed getting secret with key %s from secret store %s: %s", ""}
 	SecretBulkGet          = Row{"ERR_SECRET_GET", 500, codes.Internal, "failed getting secrets from secret store %s: %s", ""}
 
+	// Configuration (Dapr 1.14 answers these without ErrorInfo reasons).
+	ConfigurationStoreNotConfigured = Row{"ERR_CONFIGURATION_STORE_NOT_CONFIGURED", 500, codes.FailedPrecondition, "configuration stores not configured", ""}
+	ConfigurationStoreNotFound      = Row{"ERR_CONFIGURATION_STORE_NOT_FOUND", 400, codes.InvalidArgument, "configuration store %s not found", ""}
+	ConfigurationGet                = Row{"ERR_CONFIGURATION_GET", 500, codes.Internal, "failed to get %v from Configuration store %s: %s", ""}
+	ConfigurationSubscribe          = Row{"ERR_CONFIGURATION_SUBSCRIBE", 500, codes.InvalidArgument, "failed to subscribe %v from Configuration store %s: %s", ""} // quirk: gRPC InvalidArgument
+	ConfigurationUnsubscribe        = Row{"ERR_CONFIGURATION_UNSUBSCRIBE", 500, codes.Internal, "failed to unsubscribe to configuration request %s: %s", ""}
+	ConfigurationAppChannelNil      = Row{"ERR_APP_CHANNEL_NIL", 500, codes.Internal, "app channel is not initialized. cannot subscribe to configuration updates", ""}
+
+	// Distributed lock.
+	LockStoreNotConfigured = Row{"ERR_LOCK_STORE_NOT_CONFIGURED", 500, codes.FailedPrecondition, "lock store is not configured", ""}
+	LockStoreNotFound      = Row{"ERR_LOCK_STORE_NOT_FOUND", 400, codes.InvalidArgument, "lock store %s not found", ""}
+	LockResourceIDEmpty    = Row{"ERR_MALFORMED_REQUEST", 400, codes.InvalidArgument, "ResourceId is empty in lock store %s", ""}
+	LockOwnerEmpty         = Row{"ERR_MALFORMED_REQUEST", 400, codes.InvalidArgument, "LockOwner is empty in lock store %s", ""}
+	LockExpiryNotPositive  = Row{"ERR_MALFORMED_REQUEST", 400, codes.InvalidArgument, "ExpiryInSeconds is not positive in lock store %s", ""}
+	TryLock                = Row{"ERR_TRY_LOCK", 500, codes.Internal, "failed to try acquiring lock: %s", ""}
+	Unlock                 = Row{"ERR_UNLOCK", 500, codes.Internal, "failed to release lock: %s", ""}
+
 	// Actors (reserved for the actors issue).
 	ActorInstanceMissing = Row{"ERR_ACTOR_INSTANCE_MISSING", 400, codes.Internal, "actor instance is missing", ""} // quirk: 400 + Internal
 	ActorRuntimeNotFound = Row{"ERR_ACTOR_RUNTIME_NOT_FOUND", 500, codes.Internal, "the state store is not configured to use the actor runtime. Have you set the - name: actorStateStore value: \"true\" in your state store component file?", ""}
@@ -97,6 +114,9 @@ func All() []Row {
 		PubsubNotFound, PubsubNotConfigured, PubsubEmpty, TopicNameEmpty, PubsubForbidden,
 		PubsubPublishMessage, PubsubCloudEventsSer, PubsubEventsSer, PubsubRequestMetadata,
 		InvokeOutputBinding, SecretStoresNotConfig, SecretStoreNotFound, SecretPermissionDenied, SecretGet, SecretBulkGet,
+		ConfigurationStoreNotConfigured, ConfigurationStoreNotFound, ConfigurationGet, ConfigurationSubscribe,
+		ConfigurationUnsubscribe, ConfigurationAppChannelNil,
+		LockStoreNotConfigured, LockStoreNotFound, LockResourceIDEmpty, LockOwnerEmpty, LockExpiryNotPositive, TryLock, Unlock,
 		ActorInstanceMissing, ActorRuntimeNotFound,
 	}
 }
