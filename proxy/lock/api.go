@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/outrigger/outrigger/proxy/errs"
 	ocomponentsv1 "github.com/outrigger/outrigger/proto/gen/outrigger/components/v1"
+	"github.com/outrigger/outrigger/proxy/errs"
 )
 
 // Stores is what the block needs from the plugin host: the lock stores
