@@ -334,6 +334,9 @@ func (sub *subscription) handle(ctx context.Context, m *Message) error {
 	if m == nil {
 		return errors.New("nil message")
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case sub.slots <- struct{}{}:
 	case <-ctx.Done():
