@@ -36,9 +36,16 @@ type StateServer interface {
 	ExecuteStateTransaction(context.Context, *runtimev1.ExecuteStateTransactionRequest) (*emptypb.Empty, error)
 }
 
+// SecretsServer is the secrets building block's part of the Dapr service.
+type SecretsServer interface {
+	GetSecret(context.Context, *runtimev1.GetSecretRequest) (*runtimev1.GetSecretResponse, error)
+	GetBulkSecret(context.Context, *runtimev1.GetBulkSecretRequest) (*runtimev1.GetBulkSecretResponse, error)
+}
+
 // Blocks are the building blocks' gRPC parts; a nil one answers Unimplemented.
 type Blocks struct {
-	State StateServer
+	State   StateServer
+	Secrets SecretsServer
 }
 
 // Config configures the server.
@@ -58,6 +65,7 @@ type unimplemented struct {
 type daprServer struct {
 	*core
 	StateServer
+	SecretsServer
 	unimplemented
 }
 
@@ -70,9 +78,14 @@ func New(cfg Config) *grpc.Server {
 		grpc.MaxSendMsgSize(64 << 20),
 	}, cfg.Options...)
 	s := grpc.NewServer(opts...)
-	ds := &daprServer{core: &core{invoke: cfg.Invoke, md: cfg.Metadata, shutdown: cfg.Shutdown}, StateServer: cfg.Blocks.State}
+	ds := &daprServer{core: &core{invoke: cfg.Invoke, md: cfg.Metadata, shutdown: cfg.Shutdown},
+		StateServer: cfg.Blocks.State, SecretsServer: cfg.Blocks.Secrets}
+	unimpl := runtimev1.UnimplementedDaprServer{}
 	if ds.StateServer == nil {
-		ds.StateServer = runtimev1.UnimplementedDaprServer{}
+		ds.StateServer = unimpl
+	}
+	if ds.SecretsServer == nil {
+		ds.SecretsServer = unimpl
 	}
 	runtimev1.RegisterDaprServer(s, ds)
 	reflection.Register(s)

@@ -13,12 +13,13 @@ import (
 
 	"github.com/outrigger/outrigger/plugins/host"
 	"github.com/outrigger/outrigger/proxy/resources"
+	"github.com/outrigger/outrigger/proxy/secrets"
 	"github.com/outrigger/outrigger/proxy/state"
 )
 
 // servedCategories are the component categories whose building block exists.
 // A component of another category is reported and skipped, never a failed start.
-var servedCategories = map[string]bool{"state": true}
+var servedCategories = map[string]bool{"state": true, "secretstores": true}
 
 // components are the provisioned components, by category and name.
 type components struct {
@@ -35,10 +36,23 @@ func startComponents(ctx context.Context, o *Options, set *resources.Set, log *s
 		return nil, fmt.Errorf("plugin host: %w", err)
 	}
 	cs := &components{host: h, byName: map[string]map[string]*host.Component{}}
-	for _, rc := range set.Components {
+	// Secret stores first, so the others' secretKeyRefs resolve.
+	ordered, err := secrets.Order(set.Components)
+	if err != nil {
+		_ = h.Close(context.Background())
+		return nil, err
+	}
+	getSecret := secrets.StoreGetter(cs.secretStores())
+	for _, rc := range ordered {
 		if !servedCategories[rc.Category()] {
 			log.Warn("component skipped: its building block is not available yet", "component", rc.Name, "type", rc.Type, "file", rc.Location())
 			continue
+		}
+		if secrets.NeedsSecrets(rc) {
+			if rc, err = secrets.ResolveRefs(ctx, rc, getSecret); err != nil {
+				_ = h.Close(context.Background())
+				return nil, err
+			}
 		}
 		c, err := h.Provision(ctx, rc)
 		if errors.Is(err, host.ErrIgnored) {
@@ -78,6 +92,30 @@ func (cs *components) extended() map[string]string {
 		return nil
 	}
 	return map[string]string{"outrigger.plugins": string(b)}
+}
+
+// secretStores adapts the secret stores to the secrets building block; it
+// reads the provisioned set at call time, so it sees stores added later in
+// start-up.
+func (cs *components) secretStores() secrets.Stores { return secretStores{cs} }
+
+type secretStores struct{ cs *components }
+
+func (s secretStores) Names() []string {
+	names := make([]string, 0, len(s.cs.byName["secretstores"]))
+	for n := range s.cs.byName["secretstores"] {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (s secretStores) Lookup(name string) (secrets.Store, bool) {
+	c, ok := s.cs.byName["secretstores"][name]
+	if !ok {
+		return secrets.Store{}, false
+	}
+	return secrets.Store{Name: c.Name, Conn: c.Conn(), Features: c.Features()}, true
 }
 
 // stateStores adapts the state components to the state building block.

@@ -31,6 +31,7 @@ import (
 	"github.com/outrigger/outrigger/proxy/metadata"
 	"github.com/outrigger/outrigger/proxy/pipeline"
 	"github.com/outrigger/outrigger/proxy/resources"
+	"github.com/outrigger/outrigger/proxy/secrets"
 	"github.com/outrigger/outrigger/proxy/state"
 )
 
@@ -51,7 +52,7 @@ func Run(ctx context.Context, o *Options) error {
 
 	// Resources and configuration: loaded and validated now; each kind takes
 	// effect as its building block lands.
-	res, err := loadResources(ctx, o, log)
+	res, conf, err := loadResources(ctx, o, log)
 	if err != nil {
 		return err
 	}
@@ -108,6 +109,11 @@ func Run(ctx context.Context, o *Options) error {
 		_ = internalLn.Close()
 		return err
 	}
+	var secretScopes []resources.SecretsScope
+	if conf.Spec.Secrets != nil {
+		secretScopes = conf.Spec.Secrets.Scopes
+	}
+	secretsAPI := secrets.New(secrets.Config{Stores: comps.secretStores(), Scopes: secretScopes, Logger: log.With("scope", "secrets")})
 	stateAPI := state.New(state.Config{AppID: o.AppID, Namespace: os.Getenv("NAMESPACE"), Stores: comps.stateStores(), Logger: log.With("scope", "state")})
 
 	// App channel.
@@ -155,7 +161,7 @@ func Run(ctx context.Context, o *Options) error {
 	shutdown := sync.OnceFunc(func() { log.Info("shutdown requested through the API"); cancel() })
 	router := httpapi.New(httpapi.Config{
 		AppID: o.AppID, Invoke: inv, Metadata: md, Health: health, Shutdown: shutdown,
-		MaxBodySize: maxBody, Logger: log, Blocks: []httpapi.RouteRegistrar{stateAPI},
+		MaxBodySize: maxBody, Logger: log, Blocks: []httpapi.RouteRegistrar{stateAPI, secretsAPI},
 	})
 	readBuf := 4 << 10
 	if o.ReadBufferSizeKB > 0 {
@@ -171,7 +177,7 @@ func Run(ctx context.Context, o *Options) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	grpcSrv := grpcapi.New(grpcapi.Config{Invoke: inv, Metadata: md, Shutdown: shutdown, Options: chain.GRPCOptions(),
-		Blocks: grpcapi.Blocks{State: stateAPI}})
+		Blocks: grpcapi.Blocks{State: stateAPI, Secrets: secretsAPI}})
 	internalSrv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(4<<20),
@@ -292,20 +298,32 @@ func gracefulStop(ctx context.Context, s *grpc.Server) {
 	}
 }
 
-func loadResources(ctx context.Context, o *Options, log *slog.Logger) (*resources.Set, error) {
-	for _, path := range o.Config {
-		if _, err := resources.LoadConfiguration(path); err != nil {
-			return nil, fmt.Errorf("--config: %w", err)
+// loadResources reads the resources folders and the Configuration (the
+// first --config file; an empty one when none is given).
+func loadResources(ctx context.Context, o *Options, log *slog.Logger) (*resources.Set, *resources.Configuration, error) {
+	conf := &resources.Configuration{}
+	for i, path := range o.Config {
+		c, err := resources.LoadConfiguration(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--config: %w", err)
+		}
+		for _, w := range c.Warnings {
+			log.Warn("configuration: ignored", "where", w.String())
+		}
+		if i == 0 {
+			conf = c
+		} else {
+			log.Warn("only the first --config file is used", "ignored", path)
 		}
 	}
 	if len(o.ResourcesPaths) == 0 {
-		return &resources.Set{}, nil
+		return &resources.Set{}, conf, nil
 	}
 	set, err := resources.Load(ctx, o.ResourcesPaths, o.AppID, log.With("scope", "resources"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return set, nil
+	return set, conf, nil
 }
 
 func newLogger(o *Options) *slog.Logger {
