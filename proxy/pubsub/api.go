@@ -9,6 +9,7 @@ import (
 
 	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/outrigger/outrigger/proxy/appchannel"
 	"github.com/outrigger/outrigger/proxy/errs"
@@ -55,10 +56,24 @@ type AppChannel interface {
 	Invoke(ctx context.Context, req *appchannel.Request) (*appchannel.Response, error)
 }
 
-// grpcApp is an AppChannel to a gRPC app.
+// grpcApp is an AppChannel to a gRPC app (*appchannel.GRPCChannel).
 type grpcApp interface {
 	Conn() *grpc.ClientConn
-	OutgoingContext(ctx context.Context) context.Context
+}
+
+// appTokener adds the app token to outgoing calls (*appchannel.GRPCChannel);
+// optional.
+type appTokener interface {
+	OutgoingContext(ctx context.Context, md metadata.MD) context.Context
+}
+
+// outgoingContext sets md as ctx's outgoing metadata, with the app token
+// when the channel has one.
+func outgoingContext(g grpcApp, ctx context.Context, md metadata.MD) context.Context {
+	if t, ok := g.(appTokener); ok {
+		return t.OutgoingContext(ctx, md)
+	}
+	return metadata.NewOutgoingContext(ctx, md)
 }
 
 // Config configures the building block.

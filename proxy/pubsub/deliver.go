@@ -265,7 +265,7 @@ func (g grpcAppDeliverer) outgoing(ctx context.Context, md map[string]string, ce
 			}
 		}
 	}
-	return g.g.OutgoingContext(metadata.NewOutgoingContext(ctx, out))
+	return outgoingContext(g.g, ctx, out)
 }
 
 func (g grpcAppDeliverer) deliver(ctx context.Context, d *delivery) (outcome, error) {
@@ -355,4 +355,3 @@ func perEntry(ctx context.Context, d deliverer, b *bulkDelivery) (map[string]out
 	}
 	return out, nil
 }
-

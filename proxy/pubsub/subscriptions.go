@@ -286,7 +286,7 @@ func (a *API) programmaticGRPC(ctx context.Context, g grpcApp) ([]*subscription,
 	var resp *runtimev1.ListTopicSubscriptionsResponse
 	backoff := subscribeFirstBackoff
 	for attempt := 1; ; attempt++ {
-		cctx, cancel := context.WithTimeout(g.OutgoingContext(ctx), subscribeCallTimeout)
+		cctx, cancel := context.WithTimeout(outgoingContext(g, ctx, nil), subscribeCallTimeout)
 		r, err := client.ListTopicSubscriptions(cctx, &emptypb.Empty{})
 		cancel()
 		if status.Code(err) == codes.Unimplemented {

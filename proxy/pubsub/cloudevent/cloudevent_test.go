@@ -67,7 +67,11 @@ func TestNew(t *testing.T) {
 				t.Errorf("expiration = %v", ce["expiration"])
 			}
 		}},
-		{"broker ttl: no expiration", with(func(in *Input) { in.Data = []byte("x"); in.BrokerTTL = true; in.Metadata = map[string]string{"ttlInSeconds": "30"} }), func(t *testing.T, ce map[string]any) {
+		{"broker ttl: no expiration", with(func(in *Input) {
+			in.Data = []byte("x")
+			in.BrokerTTL = true
+			in.Metadata = map[string]string{"ttlInSeconds": "30"}
+		}), func(t *testing.T, ce map[string]any) {
 			if _, ok := ce["expiration"]; ok {
 				t.Error("expiration set although the broker expires messages")
 			}
