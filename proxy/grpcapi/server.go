@@ -42,10 +42,18 @@ type SecretsServer interface {
 	GetBulkSecret(context.Context, *runtimev1.GetBulkSecretRequest) (*runtimev1.GetBulkSecretResponse, error)
 }
 
+// PubSubServer is the pub/sub building block's part of the Dapr service.
+type PubSubServer interface {
+	PublishEvent(context.Context, *runtimev1.PublishEventRequest) (*emptypb.Empty, error)
+	BulkPublishEventAlpha1(context.Context, *runtimev1.BulkPublishRequest) (*runtimev1.BulkPublishResponse, error)
+	SubscribeTopicEventsAlpha1(runtimev1.Dapr_SubscribeTopicEventsAlpha1Server) error
+}
+
 // Blocks are the building blocks' gRPC parts; a nil one answers Unimplemented.
 type Blocks struct {
 	State   StateServer
 	Secrets SecretsServer
+	PubSub  PubSubServer
 }
 
 // Config configures the server.
@@ -66,6 +74,7 @@ type daprServer struct {
 	*core
 	StateServer
 	SecretsServer
+	PubSubServer
 	unimplemented
 }
 
@@ -79,13 +88,16 @@ func New(cfg Config) *grpc.Server {
 	}, cfg.Options...)
 	s := grpc.NewServer(opts...)
 	ds := &daprServer{core: &core{invoke: cfg.Invoke, md: cfg.Metadata, shutdown: cfg.Shutdown},
-		StateServer: cfg.Blocks.State, SecretsServer: cfg.Blocks.Secrets}
+		StateServer: cfg.Blocks.State, SecretsServer: cfg.Blocks.Secrets, PubSubServer: cfg.Blocks.PubSub}
 	unimpl := runtimev1.UnimplementedDaprServer{}
 	if ds.StateServer == nil {
 		ds.StateServer = unimpl
 	}
 	if ds.SecretsServer == nil {
 		ds.SecretsServer = unimpl
+	}
+	if ds.PubSubServer == nil {
+		ds.PubSubServer = unimpl
 	}
 	runtimev1.RegisterDaprServer(s, ds)
 	reflection.Register(s)

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 
 	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 
 	"github.com/outrigger/outrigger/plugins/host"
+	"github.com/outrigger/outrigger/proxy/pubsub"
 	"github.com/outrigger/outrigger/proxy/resources"
 	"github.com/outrigger/outrigger/proxy/secrets"
 	"github.com/outrigger/outrigger/proxy/state"
@@ -19,7 +21,7 @@ import (
 
 // servedCategories are the component categories whose building block exists.
 // A component of another category is reported and skipped, never a failed start.
-var servedCategories = map[string]bool{"state": true, "secretstores": true}
+var servedCategories = map[string]bool{"state": true, "secretstores": true, "pubsub": true}
 
 // components are the provisioned components, by category and name.
 type components struct {
@@ -31,6 +33,7 @@ type components struct {
 // served category. Any failure (other than spec.ignoreErrors) stops the start,
 // with an error naming the component and its file.
 func startComponents(ctx context.Context, o *Options, set *resources.Set, log *slog.Logger) (*components, error) {
+	appID := o.AppID
 	h, err := host.New(host.Config{PluginsDir: o.PluginsPath, SocketsDir: o.SocketsPath, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("plugin host: %w", err)
@@ -53,6 +56,9 @@ func startComponents(ctx context.Context, o *Options, set *resources.Set, log *s
 				_ = h.Close(context.Background())
 				return nil, err
 			}
+		}
+		if rc.Category() == "pubsub" {
+			rc = withConsumerID(rc, appID)
 		}
 		c, err := h.Provision(ctx, rc)
 		if errors.Is(err, host.ErrIgnored) {
@@ -92,6 +98,52 @@ func (cs *components) extended() map[string]string {
 		return nil
 	}
 	return map[string]string{"outrigger.plugins": string(b)}
+}
+
+// withConsumerID gives a pub/sub component Dapr's default consumer group (the
+// app id) unless its YAML sets consumerID; the manifest itself is not changed.
+func withConsumerID(rc resources.Component, appID string) resources.Component {
+	props := pubsub.InitMetadata(rc.Properties(), appID)
+	for _, m := range rc.Metadata {
+		if m.Name == "consumerID" {
+			return rc
+		}
+	}
+	rc.Metadata = append(slices.Clone(rc.Metadata), resources.MetadataItem{Name: "consumerID", Value: props["consumerID"]})
+	return rc
+}
+
+// brokers adapts the pub/sub components to the pub/sub building block.
+func (cs *components) brokers() pubsub.Brokers {
+	b := brokers{m: map[string]broker{}}
+	for n, c := range cs.byName["pubsub"] {
+		b.m[n] = broker{c: c, base: pubsub.Broker{Name: c.Name, Conn: c.Conn(), Properties: c.Spec().Properties()}}
+		b.names = append(b.names, n)
+	}
+	sort.Strings(b.names)
+	return b
+}
+
+type broker struct {
+	c    *host.Component
+	base pubsub.Broker
+}
+
+type brokers struct {
+	m     map[string]broker
+	names []string
+}
+
+func (b brokers) Names() []string { return b.names }
+
+func (b brokers) Lookup(name string) (pubsub.Broker, bool) {
+	e, ok := b.m[name]
+	if !ok {
+		return pubsub.Broker{}, false
+	}
+	br := e.base
+	br.Features = e.c.Features()
+	return br, true
 }
 
 // secretStores adapts the secret stores to the secrets building block; it

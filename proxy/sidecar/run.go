@@ -30,6 +30,7 @@ import (
 	"github.com/outrigger/outrigger/proxy/invoke"
 	"github.com/outrigger/outrigger/proxy/metadata"
 	"github.com/outrigger/outrigger/proxy/pipeline"
+	"github.com/outrigger/outrigger/proxy/pubsub"
 	"github.com/outrigger/outrigger/proxy/resources"
 	"github.com/outrigger/outrigger/proxy/secrets"
 	"github.com/outrigger/outrigger/proxy/state"
@@ -135,8 +136,15 @@ func Run(ctx context.Context, o *Options) error {
 	}
 
 	inv := invoke.New(invoke.Config{AppID: o.AppID, Local: channel, Picker: picker, Logger: log.With("scope", "invoke"), ProxyApp: grpcApp})
+	var app pubsub.AppChannel
+	if channel != nil {
+		app = channel
+	}
+	pubsubAPI := pubsub.New(pubsub.Config{AppID: o.AppID, Brokers: comps.brokers(), App: app,
+		Declarative: res.Subscriptions, Logger: log.With("scope", "pubsub")})
 	md := metadata.New(o.AppID, appConnection(o), metadata.Sources{
-		Components: comps.registered,
+		Components:    comps.registered,
+		Subscriptions: pubsubAPI.Subscriptions,
 		Extended: func() map[string]string {
 			ext := comps.extended()
 			ext["outrigger.gossipAddr"], ext["outrigger.internalAddr"] = member.GossipAddr(), internalAddr
@@ -161,7 +169,7 @@ func Run(ctx context.Context, o *Options) error {
 	shutdown := sync.OnceFunc(func() { log.Info("shutdown requested through the API"); cancel() })
 	router := httpapi.New(httpapi.Config{
 		AppID: o.AppID, Invoke: inv, Metadata: md, Health: health, Shutdown: shutdown,
-		MaxBodySize: maxBody, Logger: log, Blocks: []httpapi.RouteRegistrar{stateAPI, secretsAPI},
+		MaxBodySize: maxBody, Logger: log, Blocks: []httpapi.RouteRegistrar{stateAPI, secretsAPI, pubsubAPI},
 	})
 	readBuf := 4 << 10
 	if o.ReadBufferSizeKB > 0 {
@@ -177,7 +185,7 @@ func Run(ctx context.Context, o *Options) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	grpcSrv := grpcapi.New(grpcapi.Config{Invoke: inv, Metadata: md, Shutdown: shutdown, Options: chain.GRPCOptions(),
-		Blocks: grpcapi.Blocks{State: stateAPI, Secrets: secretsAPI}})
+		Blocks: grpcapi.Blocks{State: stateAPI, Secrets: secretsAPI, PubSub: pubsubAPI}})
 	internalSrv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(4<<20),
@@ -229,9 +237,16 @@ func Run(ctx context.Context, o *Options) error {
 		removeReg = func() {}
 	}
 
-	// Wait for the app like daprd, then report ready.
+	// Wait for the app like daprd, start what needs the app (subscriptions),
+	// then report ready.
+	startApp := sync.OnceFunc(func() {
+		if err := pubsubAPI.Start(ctx); err != nil {
+			log.Error("pub/sub subscriptions did not start", "err", err)
+		}
+	})
 	go func() {
 		if appAddr == "" {
+			startApp()
 			health.Ready.Store(true)
 			log.Info("ready (no app port)")
 			return
@@ -243,7 +258,12 @@ func Run(ctx context.Context, o *Options) error {
 		if o.EnableAppHealthCheck {
 			cfg := appchannel.ProbeConfig{Path: o.AppHealthCheckPath, Interval: time.Duration(o.AppHealthProbeInterval) * time.Second,
 				Timeout: time.Duration(o.AppHealthProbeTimeout) * time.Millisecond, Threshold: o.AppHealthThreshold}
-			changed := func(ok bool) { health.Ready.Store(ok) }
+			changed := func(ok bool) {
+				if ok {
+					startApp()
+				}
+				health.Ready.Store(ok)
+			}
 			var p *appchannel.Prober
 			if grpcApp != nil {
 				p = appchannel.NewGRPCProber(grpcApp, cfg, log, changed)
@@ -253,6 +273,7 @@ func Run(ctx context.Context, o *Options) error {
 			p.Run(ctx)
 			return
 		}
+		startApp()
 		health.Ready.Store(true)
 		log.Info("ready: the app is listening", "addr", appAddr)
 	}()
@@ -266,6 +287,9 @@ func Run(ctx context.Context, o *Options) error {
 	sctx, scancel := context.WithTimeout(context.Background(), o.gracePeriod())
 	defer scancel()
 	_ = member.Close(sctx) // leave first, so callers stop picking us
+	if err := pubsubAPI.Stop(sctx); err != nil {
+		log.Warn("pub/sub did not drain in time", "err", err)
+	}
 	var sw sync.WaitGroup
 	sw.Add(3)
 	go func() { defer sw.Done(); _ = httpSrv.Shutdown(sctx) }()
