@@ -11,12 +11,12 @@ import (
 
 // Span is a Zipkin v2 span, as much of it as tests look at.
 type Span struct {
-	TraceID       string            `json:"traceId"`
-	ID            string            `json:"id"`
-	ParentID      string            `json:"parentId"`
-	Name          string            `json:"name"`
-	Kind          string            `json:"kind"`
-	Duration      int64             `json:"duration"`
+	TraceID       string `json:"traceId"`
+	ID            string `json:"id"`
+	ParentID      string `json:"parentId"`
+	Name          string `json:"name"`
+	Kind          string `json:"kind"`
+	Duration      int64  `json:"duration"`
 	LocalEndpoint struct {
 		ServiceName string `json:"serviceName"`
 	} `json:"localEndpoint"`
