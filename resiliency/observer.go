@@ -91,9 +91,9 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) Executed(Target, PolicyKind, string)  {}
-func (nopObserver) Activated(Target, PolicyKind, string) {}
-func (nopObserver) BudgetExhausted(Target)               {}
+func (nopObserver) Executed(Target, PolicyKind, string)   {}
+func (nopObserver) Activated(Target, PolicyKind, string)  {}
+func (nopObserver) BudgetExhausted(Target)                {}
 func (nopObserver) Ejected(string, string, time.Duration) {}
 
 // Breaker states as BreakerInfo.State and Observer statuses spell them.
