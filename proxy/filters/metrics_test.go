@@ -138,6 +138,7 @@ func BenchmarkFilterOverhead(b *testing.B) {
 		{"metrics", func() []pipeline.Filter { return []pipeline.Filter{filters.Metrics(metricsOn)} }, ""},
 		{"tracing-unsampled", func() []pipeline.Filter { return []pipeline.Filter{filters.Tracing(newTracing(b, zipkin, "1"))} },
 			"00-" + parentTrace + "-" + parentSpan + "-00"},
+		{"tracing-sampled-no-exporter", func() []pipeline.Filter { return []pipeline.Filter{filters.Tracing(newTracing(b, "", "1"))} }, parentTP},
 		{"tracing-sampled", func() []pipeline.Filter { return []pipeline.Filter{filters.Tracing(newTracing(b, zipkin, "1"))} }, parentTP},
 		{"tracing-sampled+metrics", func() []pipeline.Filter {
 			return []pipeline.Filter{filters.Tracing(newTracing(b, zipkin, "1")), filters.Metrics(metricsOn)}
