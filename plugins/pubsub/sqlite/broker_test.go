@@ -16,4 +16,3 @@ func TestConformance(t *testing.T) {
 	}
 	sdktest.ExercisePubSub(t, New, md, sdktest.RedeliveryWithin(3*time.Second), sdktest.ReadyWithin(5*time.Second))
 }
-
