@@ -49,11 +49,29 @@ type PubSubServer interface {
 	SubscribeTopicEventsAlpha1(runtimev1.Dapr_SubscribeTopicEventsAlpha1Server) error
 }
 
+// LockServer is the distributed lock building block's part of the Dapr service.
+type LockServer interface {
+	TryLockAlpha1(context.Context, *runtimev1.TryLockRequest) (*runtimev1.TryLockResponse, error)
+	UnlockAlpha1(context.Context, *runtimev1.UnlockRequest) (*runtimev1.UnlockResponse, error)
+}
+
+// ConfigurationServer is the configuration building block's part of the Dapr service.
+type ConfigurationServer interface {
+	GetConfiguration(context.Context, *runtimev1.GetConfigurationRequest) (*runtimev1.GetConfigurationResponse, error)
+	GetConfigurationAlpha1(context.Context, *runtimev1.GetConfigurationRequest) (*runtimev1.GetConfigurationResponse, error)
+	SubscribeConfiguration(*runtimev1.SubscribeConfigurationRequest, runtimev1.Dapr_SubscribeConfigurationServer) error
+	SubscribeConfigurationAlpha1(*runtimev1.SubscribeConfigurationRequest, runtimev1.Dapr_SubscribeConfigurationAlpha1Server) error
+	UnsubscribeConfiguration(context.Context, *runtimev1.UnsubscribeConfigurationRequest) (*runtimev1.UnsubscribeConfigurationResponse, error)
+	UnsubscribeConfigurationAlpha1(context.Context, *runtimev1.UnsubscribeConfigurationRequest) (*runtimev1.UnsubscribeConfigurationResponse, error)
+}
+
 // Blocks are the building blocks' gRPC parts; a nil one answers Unimplemented.
 type Blocks struct {
-	State   StateServer
-	Secrets SecretsServer
-	PubSub  PubSubServer
+	State         StateServer
+	Secrets       SecretsServer
+	PubSub        PubSubServer
+	Lock          LockServer
+	Configuration ConfigurationServer
 }
 
 // Config configures the server.
@@ -75,6 +93,8 @@ type daprServer struct {
 	StateServer
 	SecretsServer
 	PubSubServer
+	LockServer
+	ConfigurationServer
 	unimplemented
 }
 
@@ -88,20 +108,22 @@ func New(cfg Config) *grpc.Server {
 	}, cfg.Options...)
 	s := grpc.NewServer(opts...)
 	ds := &daprServer{core: &core{invoke: cfg.Invoke, md: cfg.Metadata, shutdown: cfg.Shutdown},
-		StateServer: cfg.Blocks.State, SecretsServer: cfg.Blocks.Secrets, PubSubServer: cfg.Blocks.PubSub}
-	unimpl := runtimev1.UnimplementedDaprServer{}
-	if ds.StateServer == nil {
-		ds.StateServer = unimpl
-	}
-	if ds.SecretsServer == nil {
-		ds.SecretsServer = unimpl
-	}
-	if ds.PubSubServer == nil {
-		ds.PubSubServer = unimpl
-	}
+		StateServer: or[StateServer](cfg.Blocks.State), SecretsServer: or[SecretsServer](cfg.Blocks.Secrets),
+		PubSubServer: or[PubSubServer](cfg.Blocks.PubSub), LockServer: or[LockServer](cfg.Blocks.Lock),
+		ConfigurationServer: or[ConfigurationServer](cfg.Blocks.Configuration)}
 	runtimev1.RegisterDaprServer(s, ds)
 	reflection.Register(s)
 	return s
+}
+
+// or returns b, or the generated Unimplemented server when b is nil, so an
+// absent block answers Unimplemented naming the method.
+func or[T any](b T) T {
+	if any(b) == nil {
+		var u any = runtimev1.UnimplementedDaprServer{}
+		return u.(T)
+	}
+	return b
 }
 
 type core struct {

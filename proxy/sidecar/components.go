@@ -13,6 +13,8 @@ import (
 	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 
 	"github.com/outrigger/outrigger/plugins/host"
+	"github.com/outrigger/outrigger/proxy/configuration"
+	"github.com/outrigger/outrigger/proxy/lock"
 	"github.com/outrigger/outrigger/proxy/pubsub"
 	"github.com/outrigger/outrigger/proxy/resources"
 	"github.com/outrigger/outrigger/proxy/secrets"
@@ -21,7 +23,14 @@ import (
 
 // servedCategories are the component categories whose building block exists.
 // A component of another category is reported and skipped, never a failed start.
-var servedCategories = map[string]bool{"state": true, "secretstores": true, "pubsub": true}
+var servedCategories = map[string]bool{"state": true, "secretstores": true, "pubsub": true, "lock": true, "configuration": true}
+
+// ownServices are Outrigger's component services (Dapr has no pluggable
+// protocol for these categories); the host discovers them like Dapr's.
+var ownServices = []host.ServiceType{
+	{Service: "outrigger.components.v1.ConfigurationStore", Category: "configuration", HasFeatures: true},
+	{Service: "outrigger.components.v1.LockStore", Category: "lock", HasFeatures: true},
+}
 
 // components are the provisioned components, by category and name.
 type components struct {
@@ -34,7 +43,7 @@ type components struct {
 // with an error naming the component and its file.
 func startComponents(ctx context.Context, o *Options, set *resources.Set, log *slog.Logger) (*components, error) {
 	appID := o.AppID
-	h, err := host.New(host.Config{PluginsDir: o.PluginsPath, SocketsDir: o.SocketsPath, Logger: log})
+	h, err := host.New(host.Config{PluginsDir: o.PluginsPath, SocketsDir: o.SocketsPath, Logger: log, ExtraServices: ownServices})
 	if err != nil {
 		return nil, fmt.Errorf("plugin host: %w", err)
 	}
@@ -113,42 +122,74 @@ func withConsumerID(rc resources.Component, appID string) resources.Component {
 	return rc
 }
 
-// brokers adapts the pub/sub components to the pub/sub building block.
-func (cs *components) brokers() pubsub.Brokers {
-	b := brokers{m: map[string]broker{}}
-	for n, c := range cs.byName["pubsub"] {
-		b.m[n] = broker{c: c, base: pubsub.Broker{Name: c.Name, Conn: c.Conn(), Properties: c.Spec().Properties()}}
-		b.names = append(b.names, n)
-	}
-	sort.Strings(b.names)
-	return b
-}
-
-type broker struct {
-	c    *host.Component
-	base pubsub.Broker
-}
-
-type brokers struct {
-	m     map[string]broker
+// table adapts one category's components to a building block's small
+// Lookup/Names interface. base computes a block's view of a component once;
+// live, when set, refreshes what can change while running (a restarted plugin
+// may report new features).
+type table[T any] struct {
+	m     map[string]tableEntry[T]
 	names []string
+	live  func(T, *host.Component) T
 }
 
-func (b brokers) Names() []string { return b.names }
+type tableEntry[T any] struct {
+	c    *host.Component
+	base T
+}
 
-func (b brokers) Lookup(name string) (pubsub.Broker, bool) {
-	e, ok := b.m[name]
-	if !ok {
-		return pubsub.Broker{}, false
+func newTable[T any](comps map[string]*host.Component, base func(*host.Component) T, live func(T, *host.Component) T) table[T] {
+	t := table[T]{m: make(map[string]tableEntry[T], len(comps)), live: live}
+	for n, c := range comps {
+		t.m[n] = tableEntry[T]{c: c, base: base(c)}
+		t.names = append(t.names, n)
 	}
-	br := e.base
-	br.Features = e.c.Features()
-	return br, true
+	sort.Strings(t.names)
+	return t
 }
 
-// secretStores adapts the secret stores to the secrets building block; it
-// reads the provisioned set at call time, so it sees stores added later in
-// start-up.
+func (t table[T]) Names() []string { return t.names }
+
+func (t table[T]) Lookup(name string) (T, bool) {
+	e, ok := t.m[name]
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	if t.live != nil {
+		return t.live(e.base, e.c), true
+	}
+	return e.base, true
+}
+
+func (cs *components) stateStores() state.Stores {
+	return newTable(cs.byName["state"], func(c *host.Component) state.Store {
+		props := c.Spec().Properties()
+		return state.Store{Name: c.Name, Conn: c.Conn(), KeyPrefix: props["keyPrefix"],
+			ActorStateStore: strings.EqualFold(props["actorStateStore"], "true")}
+	}, func(s state.Store, c *host.Component) state.Store { s.Features = c.Features(); return s })
+}
+
+func (cs *components) brokers() pubsub.Brokers {
+	return newTable(cs.byName["pubsub"], func(c *host.Component) pubsub.Broker {
+		return pubsub.Broker{Name: c.Name, Conn: c.Conn(), Properties: c.Spec().Properties()}
+	}, func(b pubsub.Broker, c *host.Component) pubsub.Broker { b.Features = c.Features(); return b })
+}
+
+func (cs *components) lockStores() lock.Stores {
+	return newTable(cs.byName["lock"], func(c *host.Component) lock.Store {
+		return lock.Store{Name: c.Name, Conn: c.Conn(), KeyPrefix: c.Spec().Properties()["keyPrefix"]}
+	}, nil)
+}
+
+func (cs *components) configurationStores() configuration.Stores {
+	return newTable(cs.byName["configuration"], func(c *host.Component) configuration.Store {
+		return configuration.Store{Name: c.Name, Conn: c.Conn()}
+	}, nil)
+}
+
+// secretStores reads the provisioned set at call time (not a table built
+// once), so secretKeyRef resolution during start-up sees the stores
+// provisioned before it.
 func (cs *components) secretStores() secrets.Stores { return secretStores{cs} }
 
 type secretStores struct{ cs *components }
@@ -168,43 +209,4 @@ func (s secretStores) Lookup(name string) (secrets.Store, bool) {
 		return secrets.Store{}, false
 	}
 	return secrets.Store{Name: c.Name, Conn: c.Conn(), Features: c.Features()}, true
-}
-
-// stateStores adapts the state components to the state building block.
-func (cs *components) stateStores() state.Stores {
-	ss := stateStores{m: map[string]stateStore{}}
-	for n, c := range cs.byName["state"] {
-		props := c.Spec().Properties()
-		ss.m[n] = stateStore{c: c, base: state.Store{
-			Name: c.Name, Conn: c.Conn(), KeyPrefix: props["keyPrefix"],
-			ActorStateStore: strings.EqualFold(props["actorStateStore"], "true"),
-		}}
-		ss.names = append(ss.names, n)
-	}
-	sort.Strings(ss.names)
-	return ss
-}
-
-type stateStore struct {
-	c    *host.Component
-	base state.Store
-}
-
-type stateStores struct {
-	m     map[string]stateStore
-	names []string
-}
-
-func (s stateStores) Names() []string { return s.names }
-
-// Lookup is on every state call: the static parts are computed once, the
-// features read live (a restarted plugin may report new ones).
-func (s stateStores) Lookup(name string) (state.Store, bool) {
-	e, ok := s.m[name]
-	if !ok {
-		return state.Store{}, false
-	}
-	st := e.base
-	st.Features = e.c.Features()
-	return st, true
 }

@@ -23,11 +23,13 @@ import (
 	sidecarv1 "github.com/outrigger/outrigger/proto/gen/outrigger/sidecar/v1"
 	"github.com/outrigger/outrigger/proxy/admin"
 	"github.com/outrigger/outrigger/proxy/appchannel"
+	"github.com/outrigger/outrigger/proxy/configuration"
 	"github.com/outrigger/outrigger/proxy/filters"
 	"github.com/outrigger/outrigger/proxy/grpcapi"
 	"github.com/outrigger/outrigger/proxy/hostreg"
 	"github.com/outrigger/outrigger/proxy/httpapi"
 	"github.com/outrigger/outrigger/proxy/invoke"
+	"github.com/outrigger/outrigger/proxy/lock"
 	"github.com/outrigger/outrigger/proxy/metadata"
 	"github.com/outrigger/outrigger/proxy/pipeline"
 	"github.com/outrigger/outrigger/proxy/pubsub"
@@ -142,6 +144,12 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	pubsubAPI := pubsub.New(pubsub.Config{AppID: o.AppID, Brokers: comps.brokers(), App: app,
 		Declarative: res.Subscriptions, Logger: log.With("scope", "pubsub")})
+	lockAPI := lock.New(lock.Config{AppID: o.AppID, Stores: comps.lockStores(), Logger: log.With("scope", "lock")})
+	var confApp configuration.AppChannel
+	if httpApp, ok := channel.(*appchannel.HTTPChannel); ok {
+		confApp = httpApp // updates are pushed to HTTP apps; gRPC apps subscribe by stream
+	}
+	confAPI := configuration.New(configuration.Config{Stores: comps.configurationStores(), AppChannel: confApp, Logger: log.With("scope", "configuration")})
 	md := metadata.New(o.AppID, appConnection(o), metadata.Sources{
 		Components:    comps.registered,
 		Subscriptions: pubsubAPI.Subscriptions,
@@ -169,7 +177,7 @@ func Run(ctx context.Context, o *Options) error {
 	shutdown := sync.OnceFunc(func() { log.Info("shutdown requested through the API"); cancel() })
 	router := httpapi.New(httpapi.Config{
 		AppID: o.AppID, Invoke: inv, Metadata: md, Health: health, Shutdown: shutdown,
-		MaxBodySize: maxBody, Logger: log, Blocks: []httpapi.RouteRegistrar{stateAPI, secretsAPI, pubsubAPI},
+		MaxBodySize: maxBody, Logger: log, Blocks: []httpapi.RouteRegistrar{stateAPI, secretsAPI, pubsubAPI, lockAPI, confAPI},
 	})
 	readBuf := 4 << 10
 	if o.ReadBufferSizeKB > 0 {
@@ -185,7 +193,7 @@ func Run(ctx context.Context, o *Options) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	grpcSrv := grpcapi.New(grpcapi.Config{Invoke: inv, Metadata: md, Shutdown: shutdown, Options: chain.GRPCOptions(),
-		Blocks: grpcapi.Blocks{State: stateAPI, Secrets: secretsAPI, PubSub: pubsubAPI}})
+		Blocks: grpcapi.Blocks{State: stateAPI, Secrets: secretsAPI, PubSub: pubsubAPI, Lock: lockAPI, Configuration: confAPI}})
 	internalSrv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(4<<20),
@@ -290,6 +298,7 @@ func Run(ctx context.Context, o *Options) error {
 	if err := pubsubAPI.Stop(sctx); err != nil {
 		log.Warn("pub/sub did not drain in time", "err", err)
 	}
+	_ = confAPI.Close()
 	var sw sync.WaitGroup
 	sw.Add(3)
 	go func() { defer sw.Done(); _ = httpSrv.Shutdown(sctx) }()
