@@ -74,6 +74,7 @@ func (b *Broker) Init(ctx context.Context, md sdk.Metadata) error {
 	defer cancel()
 	if err := b.migrate(ictx); err != nil {
 		_ = db.Close()
+		b.db = nil
 		return err
 	}
 	b.stop = make(chan struct{})
@@ -84,6 +85,7 @@ func (b *Broker) Init(ctx context.Context, md sdk.Metadata) error {
 		conn, err := db.Conn(ictx)
 		if err != nil {
 			_ = db.Close()
+			b.db = nil
 			return fmt.Errorf("opening the change-watch connection: %w", err)
 		}
 		b.wg.Add(1)
