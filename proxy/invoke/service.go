@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,6 +22,7 @@ import (
 	sidecarv1 "github.com/outrigger/outrigger/proto/gen/outrigger/sidecar/v1"
 	"github.com/outrigger/outrigger/proxy/appchannel"
 	"github.com/outrigger/outrigger/proxy/errs"
+	"github.com/outrigger/outrigger/proxy/telemetry"
 )
 
 const (
@@ -47,6 +49,9 @@ type Config struct {
 	Logger *slog.Logger
 	// ProxyApp is the gRPC app connection for gRPC proxy mode (nil unless --app-protocol grpc).
 	ProxyApp *appchannel.GRPCChannel
+	// Tracing and Metrics may be nil (off).
+	Tracing *telemetry.Tracing
+	Metrics *telemetry.Metrics
 }
 
 // Service is both sides of service invocation.
@@ -156,6 +161,8 @@ func (s *Service) Invoke(ctx context.Context, target string, req *appchannel.Req
 		small, buffered = b, true
 	}
 
+	start := time.Now()
+	s.cfg.Metrics.RecordInvocationRequestSent(target, !buffered)
 	var lastErr error
 	for attempt := 0; attempt <= builtInRetries; attempt++ {
 		if attempt > 1 {
@@ -175,6 +182,7 @@ func (s *Service) Invoke(ctx context.Context, target string, req *appchannel.Req
 		resp, sent, err := s.callRemote(ctx, addr, head, small, buffered, req.Body)
 		done(err)
 		if err == nil {
+			s.cfg.Metrics.RecordInvocationResponseReceived(target, resp.Status, !buffered, time.Since(start))
 			return resp, nil
 		}
 		lastErr = err
@@ -376,6 +384,7 @@ func (s *Service) addForwardHeaders(h http.Header, callerAppID string, c Caller)
 
 // Call is the callee side: deliver one forwarded invocation to the local app.
 func (s *Service) Call(stream sidecarv1.InvokeService_CallServer) error {
+	var appStatus int
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -395,6 +404,15 @@ func (s *Service) Call(stream sidecarv1.InvokeService_CallServer) error {
 		h.Set("Host", head.Host)
 	}
 	s.addForwardHeaders(h, head.CallerAppId, Caller{RemoteAddr: head.RemoteAddr, Host: head.Host})
+	ctx := stream.Context()
+	if s.cfg.Tracing.Enabled() {
+		var span trace.Span
+		// The callee's span; StartFromHeader rewrites h so the app sees it as parent.
+		ctx, span = s.cfg.Tracing.StartFromHeader(ctx, h, "CallLocal/"+s.cfg.AppID+"/"+head.Method, trace.SpanKindServer)
+		defer span.End()
+		defer func() { telemetry.SetHTTPStatus(span, appStatus) }()
+	}
+	s.cfg.Metrics.RecordInvocationRequestReceived(head.CallerAppId)
 	req := &appchannel.Request{Method: head.Method, Verb: head.Verb, Query: head.Query, Header: h, ContentLength: head.ContentLength}
 	if first.End {
 		if len(first.Chunk) > 0 {
@@ -406,11 +424,14 @@ func (s *Service) Call(stream sidecarv1.InvokeService_CallServer) error {
 	} else {
 		req.Body = &requestFrames{stream: stream, cur: first.Chunk}
 	}
-	resp, err := s.cfg.Local.Invoke(stream.Context(), req)
+	resp, err := s.cfg.Local.Invoke(ctx, req)
 	if err != nil {
+		appStatus = http.StatusInternalServerError
 		return status.Errorf(codes.FailedPrecondition, "app %s is unreachable: %v", s.cfg.AppID, err)
 	}
 	defer resp.Body.Close()
+	appStatus = resp.Status
+	s.cfg.Metrics.RecordInvocationResponseSent(head.CallerAppId, resp.Status)
 
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)

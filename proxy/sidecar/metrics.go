@@ -9,13 +9,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // startMetrics serves Prometheus metrics on --metrics-port (a registry of our
 // own, never the global one). A port in use is a warning, not a failed start.
-func startMetrics(o *Options, log *slog.Logger, serve func(string, func() error)) *http.Server {
+func startMetrics(o *Options, reg *prometheus.Registry, log *slog.Logger, serve func(string, func() error)) *http.Server {
 	if !o.EnableMetrics {
 		return nil
 	}
@@ -24,8 +23,6 @@ func startMetrics(o *Options, log *slog.Logger, serve func(string, func() error)
 		log.Warn("metrics disabled: cannot bind the metrics port", "port", o.MetricsPort, "err", err)
 		return nil
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
@@ -36,6 +38,7 @@ import (
 	"github.com/outrigger/outrigger/proxy/resources"
 	"github.com/outrigger/outrigger/proxy/secrets"
 	"github.com/outrigger/outrigger/proxy/state"
+	"github.com/outrigger/outrigger/proxy/telemetry"
 )
 
 // Run starts the sidecar and serves until ctx ends or the shutdown API is
@@ -59,6 +62,13 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+
+	// Telemetry: tracing and metrics from the Configuration.
+	tracing, metrics, reg, err := startTelemetry(ctx, o, conf, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tracing.Shutdown(context.Background()) }()
 
 	// Listeners first, so the ports are taken (and reported) at once.
 	apiHosts := listenHosts(o.ListenAddresses)
@@ -137,7 +147,8 @@ func Run(ctx context.Context, o *Options) error {
 		}
 	}
 
-	inv := invoke.New(invoke.Config{AppID: o.AppID, Local: channel, Picker: picker, Logger: log.With("scope", "invoke"), ProxyApp: grpcApp})
+	inv := invoke.New(invoke.Config{AppID: o.AppID, Local: channel, Picker: picker, Logger: log.With("scope", "invoke"), ProxyApp: grpcApp,
+		Tracing: tracing, Metrics: metrics})
 	var app pubsub.AppChannel
 	if channel != nil {
 		app = channel
@@ -161,7 +172,7 @@ func Run(ctx context.Context, o *Options) error {
 	})
 
 	// The pipeline.
-	fs := []pipeline.Filter{filters.Recover(log)}
+	fs := []pipeline.Filter{filters.Recover(log), filters.Tracing(tracing), filters.Metrics(metrics)}
 	if o.EnableAPILogging {
 		fs = append(fs, filters.AccessLog(log.With("scope", "api"), true))
 	}
@@ -220,7 +231,7 @@ func Run(ctx context.Context, o *Options) error {
 		serve("grpc", func() error { return grpcSrv.Serve(ln) })
 	}
 	serve("internal", func() error { return internalSrv.Serve(internalLn) })
-	metricsSrv := startMetrics(o, log, serve)
+	metricsSrv := startMetrics(o, reg, log, serve)
 	profSrv := startProfiling(o, log, serve)
 	adminSrv, adminPort := startAdmin(o, log, map[string]admin.Page{
 		"members":     func() any { return member.Members() },
@@ -317,6 +328,9 @@ func Run(ctx context.Context, o *Options) error {
 		_ = channel.Close()
 	}
 	wg.Wait()
+	if err := tracing.Shutdown(sctx); err != nil {
+		log.Warn("traces not all exported", "err", err)
+	}
 	log.Info("stopped")
 	return nil
 }
@@ -550,4 +564,35 @@ func (f *freshConns) closeAll() {
 		_ = c.Close()
 		delete(f.m, c)
 	}
+}
+
+// startTelemetry builds tracing and metrics from the Configuration (spec.tracing,
+// spec.metrics) on a registry of the sidecar's own.
+func startTelemetry(ctx context.Context, o *Options, conf *resources.Configuration, log *slog.Logger) (*telemetry.Tracing, *telemetry.Metrics, *prometheus.Registry, error) {
+	var ts resources.TracingSpec
+	var ms resources.MetricSpec
+	if conf.Spec.Tracing != nil {
+		ts = *conf.Spec.Tracing
+	}
+	if conf.Spec.Metrics != nil {
+		ms = *conf.Spec.Metrics
+	} else if conf.Spec.Metric != nil {
+		ms = *conf.Spec.Metric
+	}
+	tracing, err := telemetry.NewTracing(ctx, ts, o.AppID, log.With("scope", "tracing"))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--config: spec.tracing: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if !o.EnableMetrics {
+		off := false
+		ms.Enabled = &off
+	}
+	metrics, err := telemetry.NewMetrics(reg, ms, o.AppID, os.Getenv("NAMESPACE"), log.With("scope", "metrics"))
+	if err != nil {
+		_ = tracing.Shutdown(ctx)
+		return nil, nil, nil, fmt.Errorf("--config: spec.metrics: %w", err)
+	}
+	return tracing, metrics, reg, nil
 }
