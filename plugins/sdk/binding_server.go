@@ -128,8 +128,10 @@ func newOutputServer(newBinding func() OutputBinding, logger *slog.Logger) (*out
 		insts: &bindingInstances[OutputBinding]{kind: "output binding", logger: logger, m: map[string]OutputBinding{}}}, nil
 }
 
-func (s *outputServer) register(r grpc.ServiceRegistrar) { componentsv1.RegisterOutputBindingServer(r, s) }
-func (s *outputServer) closeAll() error                  { return s.insts.closeAll() }
+func (s *outputServer) register(r grpc.ServiceRegistrar) {
+	componentsv1.RegisterOutputBindingServer(r, s)
+}
+func (s *outputServer) closeAll() error { return s.insts.closeAll() }
 
 func (s *outputServer) Init(ctx context.Context, req *componentsv1.OutputBindingInitRequest) (*componentsv1.OutputBindingInitResponse, error) {
 	b := s.newBinding()
@@ -205,8 +207,10 @@ func newInputServer(newBinding func() InputBinding, logger *slog.Logger) (*input
 		insts: &bindingInstances[InputBinding]{kind: "input binding", logger: logger, m: map[string]InputBinding{}}}, nil
 }
 
-func (s *inputServer) register(r grpc.ServiceRegistrar) { componentsv1.RegisterInputBindingServer(r, s) }
-func (s *inputServer) closeAll() error                  { return s.insts.closeAll() }
+func (s *inputServer) register(r grpc.ServiceRegistrar) {
+	componentsv1.RegisterInputBindingServer(r, s)
+}
+func (s *inputServer) closeAll() error { return s.insts.closeAll() }
 
 func (s *inputServer) Init(ctx context.Context, req *componentsv1.InputBindingInitRequest) (*componentsv1.InputBindingInitResponse, error) {
 	b := s.newBinding()
