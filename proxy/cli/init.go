@@ -39,6 +39,42 @@ spec:
     value: "{{DATA}}/pubsub.db"
 `
 
+const secretstoreTmpl = `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: localsecretstore
+spec:
+  type: secretstores.local.file
+  version: v1
+  metadata:
+  - name: secretsFile
+    value: "{{HOME}}/secrets.json"
+  - name: nestedSeparator
+    value: ":"
+`
+
+const lockstoreTmpl = `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: lockstore
+spec:
+  type: lock.sqlite
+  version: v1
+  metadata:
+  - name: connectionString
+    value: "{{DATA}}/locks.db"
+`
+
+// secretsExample is the secrets.json written beside the components when
+// there is none: one flat secret and one nested (read as "database:password").
+const secretsExample = `{
+  "example-secret": "change me",
+  "database": {
+    "password": "change me too"
+  }
+}
+`
+
 const configTmpl = `apiVersion: dapr.io/v1alpha1
 kind: Configuration
 metadata:
@@ -51,10 +87,13 @@ func newInitCmd(s *streams) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "init",
-		Short: "Write default SQLite state and pub/sub components and a Configuration to ~/.outrigger",
+		Short: "Write default state, pub/sub, secret store and lock components and a Configuration to ~/.outrigger",
 		Long: `Writes <home>/components/statestore.yaml (state.sqlite), <home>/components/pubsub.yaml
-(pubsub.sqlite) and <home>/config.yaml. Nothing to install: the SQLite plugins ship with
-Outrigger. Existing files are kept unless --force. <home> is --home, $OUTRIGGER_HOME or ~/.outrigger.`,
+(pubsub.sqlite), <home>/components/secretstore.yaml (secretstores.local.file reading
+<home>/secrets.json), <home>/components/lockstore.yaml (lock.sqlite) and <home>/config.yaml, plus an
+example <home>/secrets.json when there is none. Nothing to install: these plugins ship with
+Outrigger. Existing files are kept unless --force (secrets.json is never rewritten).
+<home> is --home, $OUTRIGGER_HOME or ~/.outrigger.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if home == "" {
@@ -74,20 +113,32 @@ Outrigger. Existing files are kept unless --force. <home> is --home, $OUTRIGGER_
 					return fmt.Errorf("create %s: %w", d, err)
 				}
 			}
-			files := []struct{ path, body string }{
-				{filepath.Join(home, "components", "statestore.yaml"), statestoreTmpl},
-				{filepath.Join(home, "components", "pubsub.yaml"), pubsubTmpl},
-				{filepath.Join(home, "config.yaml"), configTmpl},
+			// keep: never rewritten, not even with --force (the user's secrets).
+			files := []struct {
+				path, body string
+				perm       os.FileMode
+				keep       bool
+			}{
+				{filepath.Join(home, "components", "statestore.yaml"), statestoreTmpl, 0o644, false},
+				{filepath.Join(home, "components", "pubsub.yaml"), pubsubTmpl, 0o644, false},
+				{filepath.Join(home, "components", "secretstore.yaml"), secretstoreTmpl, 0o644, false},
+				{filepath.Join(home, "components", "lockstore.yaml"), lockstoreTmpl, 0o644, false},
+				{filepath.Join(home, "secrets.json"), secretsExample, 0o600, true},
+				{filepath.Join(home, "config.yaml"), configTmpl, 0o644, false},
 			}
 			for _, f := range files {
-				body := strings.ReplaceAll(f.body, "{{DATA}}", data)
+				body := strings.NewReplacer("{{DATA}}", data, "{{HOME}}", home).Replace(f.body)
 				flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-				if force {
+				if force && !f.keep {
 					flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 				}
-				fh, err := os.OpenFile(f.path, flags, 0o644)
+				fh, err := os.OpenFile(f.path, flags, f.perm)
 				if errors.Is(err, fs.ErrExist) {
-					fmt.Fprintf(s.out, "kept    %s (exists; --force rewrites it)\n", f.path)
+					if f.keep {
+						fmt.Fprintf(s.out, "kept    %s (exists)\n", f.path)
+					} else {
+						fmt.Fprintf(s.out, "kept    %s (exists; --force rewrites it)\n", f.path)
+					}
 					continue
 				}
 				if err != nil {
