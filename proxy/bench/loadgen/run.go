@@ -73,6 +73,26 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: cfg.Timeout}
 
+	return drive(ctx, driveConfig{
+		op:          func(context.Context, int) error { return doOne(client, cfg) },
+		concurrency: cfg.Concurrency, warmup: cfg.Warmup, duration: cfg.Duration,
+		maxRequests: cfg.MaxRequests, onWindowStart: cfg.OnWindowStart, onWindowEnd: cfg.OnWindowEnd,
+	})
+}
+
+// driveConfig is what the closed loop needs, whatever one operation is.
+type driveConfig struct {
+	op                         Op
+	opTimeout                  time.Duration // > 0: each op gets a context with this deadline
+	concurrency                int
+	warmup, duration           time.Duration
+	maxRequests                int64
+	onWindowStart, onWindowEnd func()
+}
+
+// drive runs the closed loop: concurrency workers, each calling op back to back, a warm-up, then
+// the measured window.
+func drive(ctx context.Context, cfg driveConfig) (Result, error) {
 	var (
 		phase    atomic.Int32
 		attempts atomic.Int64
@@ -81,25 +101,36 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		errs     errorSample
 		wg       sync.WaitGroup
 	)
-	workers := make([]*worker, cfg.Concurrency)
+	// Ops see a context that ends when the run does, so a blocked op cannot outlive it.
+	opCtx, cancelOps := context.WithCancel(ctx)
+	defer cancelOps()
+	workers := make([]*worker, cfg.concurrency)
 	for i := range workers {
 		workers[i] = &worker{hist: NewHistogram()}
 	}
-	for _, w := range workers {
+	one := func(id int) error {
+		if cfg.opTimeout <= 0 {
+			return cfg.op(opCtx, id)
+		}
+		c, cancel := context.WithTimeout(opCtx, cfg.opTimeout)
+		defer cancel()
+		return cfg.op(c, id)
+	}
+	for id, w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for phase.Load() != phaseStop {
-				if attempts.Add(1) > cfg.MaxRequests {
+				if attempts.Add(1) > cfg.maxRequests {
 					capOnce.Do(func() { close(capped) })
 					return
 				}
 				inWindow := phase.Load() == phaseWindow
 				start := time.Now()
-				err := doOne(client, cfg)
+				err := one(id)
 				elapsed := time.Since(start)
 				if !inWindow || phase.Load() != phaseWindow {
-					if err != nil {
+					if err != nil && phase.Load() != phaseStop {
 						errs.add(err)
 					}
 					continue // straddles a phase boundary: not part of the window
@@ -128,21 +159,24 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return ctx.Err()
 		}
 	}
-	err := wait(cfg.Warmup)
+	err := wait(cfg.warmup)
 	if err == nil && !res.Capped {
-		if cfg.OnWindowStart != nil {
-			cfg.OnWindowStart()
+		if cfg.onWindowStart != nil {
+			cfg.onWindowStart()
 		}
 		windowStart := time.Now()
 		phase.Store(phaseWindow)
-		err = wait(cfg.Duration)
+		err = wait(cfg.duration)
 		phase.Store(phaseStop)
 		res.Window = time.Since(windowStart)
-		if cfg.OnWindowEnd != nil {
-			cfg.OnWindowEnd()
+		if cfg.onWindowEnd != nil {
+			cfg.onWindowEnd()
 		}
 	}
 	phase.Store(phaseStop)
+	if err != nil {
+		cancelOps() // unblock ops waiting on a cancelled run
+	}
 	wg.Wait()
 	if err != nil {
 		return Result{}, fmt.Errorf("load run cancelled: %w", err)

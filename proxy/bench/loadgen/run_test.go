@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -124,5 +125,41 @@ func TestRunCancelled(t *testing.T) {
 	_, err := Run(ctx, Config{URL: srv.URL, WantBytes: -1, Concurrency: 1, Duration: time.Minute, MaxRequests: 1 << 40, Timeout: time.Second})
 	if err == nil {
 		t.Fatal("want an error from a cancelled run")
+	}
+}
+
+func TestRunOps(t *testing.T) {
+	var calls [3]int
+	res, err := RunOps(context.Background(), OpsConfig{
+		Op: func(ctx context.Context, w int) error {
+			calls[w]++ // one goroutine per worker index: no race
+			if _, ok := ctx.Deadline(); !ok {
+				return errors.New("op context has no deadline")
+			}
+			if calls[w]%4 == 0 {
+				return errors.New("every fourth op fails")
+			}
+			time.Sleep(100 * time.Microsecond)
+			return nil
+		},
+		Concurrency: 3, Warmup: 20 * time.Millisecond, Duration: 100 * time.Millisecond,
+		MaxRequests: 1 << 30, Timeout: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests == 0 || res.Errors == 0 || res.Errors > res.Requests {
+		t.Fatalf("want successes and about a third as many errors, got %d ok, %d errors", res.Requests, res.Errors)
+	}
+	if len(res.ErrSample) != 1 || res.ErrSample[0] != "every fourth op fails" {
+		t.Fatalf("error sample %q", res.ErrSample)
+	}
+	for w, n := range calls {
+		if n == 0 {
+			t.Errorf("worker %d never ran", w)
+		}
+	}
+	if _, err := RunOps(context.Background(), OpsConfig{Concurrency: 1, Duration: time.Second, MaxRequests: 1, Timeout: time.Second}); err == nil {
+		t.Error("RunOps without an op: want an error")
 	}
 }
