@@ -1,0 +1,113 @@
+package blockse2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Built once by TestMain, in the release layout: binDir/outrigger and
+// binDir/plugins/<kind>-<name>, so the sidecar finds its plugins beside itself.
+var (
+	binDir     string
+	outrigger  string
+	pluginsDir string
+	// missing maps an optional plugin binary that could not be built to why.
+	missing = map[string]string{}
+)
+
+// plugins maps a plugin binary name to its package directory (relative to
+// the module root) and whether the tests can run without it.
+var plugins = map[string]struct {
+	dir      string
+	optional bool
+}{
+	"state-sqlite":            {"plugins/state/sqlite", false},
+	"state-redis":             {"plugins/state/redis", false},
+	"pubsub-sqlite":           {"plugins/pubsub/sqlite", false},
+	"secretstores-local.file": {"plugins/secretstores/local.file", false},
+	"configuration-redis":     {"plugins/configuration/redis", false},
+	"lock-redis":              {"plugins/lock/redis", false},
+	"lock-sqlite":             {"plugins/lock/sqlite", false},
+	// The bindings block is wired separately; its tests fail with the
+	// reason when these are absent.
+	"bindings-cron": {"plugins/bindings/cron", true},
+	"bindings-http": {"plugins/bindings/http", true},
+}
+
+const module = "github.com/outrigger/outrigger/"
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "outrigger-blocks-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "blockse2e: temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binDir = dir
+	outrigger = filepath.Join(dir, "outrigger")
+	pluginsDir = filepath.Join(dir, "plugins")
+	if err := build(outrigger, module+"proxy/cmd/outrigger"); err != nil {
+		fmt.Fprintln(os.Stderr, "blockse2e:", err)
+		return 1
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "blockse2e:", err)
+		return 1
+	}
+	for bin, p := range plugins {
+		if _, err := os.Stat(filepath.Join(root, p.dir, "main.go")); err != nil && p.optional {
+			missing[bin] = fmt.Sprintf("%s/main.go does not exist yet", p.dir)
+			continue
+		}
+		if err := build(filepath.Join(pluginsDir, bin), module+p.dir); err != nil {
+			if p.optional {
+				missing[bin] = err.Error()
+				continue
+			}
+			fmt.Fprintln(os.Stderr, "blockse2e:", err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+func build(out, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = os.Stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, stderr.String())
+	}
+	return nil
+}
+
+// moduleRoot is the directory holding go.mod (the tests run in their
+// package directory, proxy/e2e/blocks).
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("not inside the module (go env GOMOD = %q)", gomod)
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// needPlugin fails the test when an optional plugin could not be built.
+func needPlugin(t *testing.T, bin string) {
+	t.Helper()
+	if why, ok := missing[bin]; ok {
+		t.Fatalf("plugin %s is not available, so this building block cannot be tested end to end: %s", bin, why)
+	}
+}
