@@ -48,7 +48,7 @@ type breakerSet struct {
 
 	typ  *breaker // nil when scoped by id only
 	mu   sync.Mutex
-	byID *lru[*breaker] // nil unless scoped by id or both
+	byID *lru[string, *breaker] // nil unless scoped by id or both
 }
 
 type breaker struct {
@@ -68,7 +68,7 @@ func newBreakerSet(d *targetDef, meta *breakerMeta) *breakerSet {
 		s.typ = s.newBreaker("")
 	}
 	if scope == "id" || scope == "both" {
-		s.byID = newLRU[*breaker](d.cacheSize)
+		s.byID = newLRU[string, *breaker](d.cacheSize)
 	}
 	return s
 }

@@ -27,14 +27,19 @@ type Provider struct {
 	componentDefaults map[string][2]*targetDef // by Dapr component type ("" = other)
 
 	// states of targets named in spec.targets, built by Build; read-only.
-	states map[string]*targetState
+	states map[stateKey]*targetState
 	// defaulted holds the state of targets that fall back to default
 	// policies, for the most recently used defaultedTargetsMaxSize of them.
 	defaultedMu sync.Mutex
-	defaulted   *lru[*targetState]
+	defaulted   *lru[stateKey, *targetState]
 
 	ejector *Ejector
 }
+
+// stateKey identifies a target's state.
+type stateKey struct{ kind, name, direction string }
+
+func keyFor(t Target) stateKey { return stateKey{t.Kind, t.Name, t.Direction} }
 
 // targetState is the mutable state of one target.
 type targetState struct {
@@ -90,8 +95,8 @@ func Build(specs []resources.Resiliency, appID string, opts ...Option) (*Provide
 	}
 	p := &Provider{
 		cfg: cfg, obs: o.obs, log: o.log, clk: o.clk,
-		states:    map[string]*targetState{},
-		defaulted: newLRU[*targetState](defaultedTargetsMaxSize),
+		states:    map[stateKey]*targetState{},
+		defaulted: newLRU[stateKey, *targetState](defaultedTargetsMaxSize),
 	}
 	p.appDefault = cfg.defaults(Target{Kind: KindApp, Direction: "outbound"}, []string{"App"})
 	if p.appDefault.retry == nil {
@@ -115,7 +120,7 @@ func Build(specs []resources.Resiliency, appID string, opts ...Option) (*Provide
 	prev := o.prev
 	explicit := func(d *targetDef) {
 		if d.stateful() {
-			key := d.info.String()
+			key := keyFor(d.info)
 			p.states[key] = p.newState(d, d.info, prev.lookupState(key))
 		}
 	}
@@ -132,15 +137,15 @@ func Build(specs []resources.Resiliency, appID string, opts ...Option) (*Provide
 	if prev != nil {
 		prev.defaultedMu.Lock()
 		var old []*targetState
-		prev.defaulted.each(func(_ string, st *targetState) { old = append(old, st) })
+		prev.defaulted.each(func(_ stateKey, st *targetState) { old = append(old, st) })
 		prev.defaultedMu.Unlock()
 		for i := len(old) - 1; i >= 0; i-- { // least recent first, to keep the order
 			st := old[i]
-			if _, ok := p.states[st.info.String()]; ok {
+			if _, ok := p.states[keyFor(st.info)]; ok {
 				continue
 			}
 			if d := p.defaultFor(st.info); d != nil && d.stateful() {
-				p.defaulted.add(st.info.String(), p.newState(d, st.info, st))
+				p.defaulted.add(keyFor(st.info), p.newState(d, st.info, st))
 			}
 		}
 	}
@@ -264,7 +269,7 @@ func (p *Provider) defaultFor(t Target) *targetDef {
 	return nil
 }
 
-func (p *Provider) lookupState(key string) *targetState {
+func (p *Provider) lookupState(key stateKey) *targetState {
 	if p == nil {
 		return nil
 	}
@@ -305,7 +310,7 @@ func (p *Provider) policy(d *targetDef, info Target, actorID string) Policy {
 	if !d.stateful() {
 		return Policy{p: p, def: d, info: info, actorID: actorID}
 	}
-	key := info.String()
+	key := keyFor(info)
 	st, ok := p.states[key]
 	if !ok {
 		p.defaultedMu.Lock()
@@ -442,7 +447,7 @@ func (p *Provider) Snapshot() []BreakerInfo {
 		}
 	}
 	p.defaultedMu.Lock()
-	p.defaulted.each(func(_ string, st *targetState) {
+	p.defaulted.each(func(_ stateKey, st *targetState) {
 		if st.breakers != nil {
 			sets = append(sets, st.breakers)
 		}
