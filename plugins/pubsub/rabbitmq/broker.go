@@ -105,4 +105,3 @@ func (b *Broker) Subscribe(ctx context.Context, req sdk.SubscribeRequest, h sdk.
 	}
 	return nil
 }
-
