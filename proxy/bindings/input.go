@@ -177,6 +177,9 @@ type reader struct {
 	slots         chan struct{}
 	inflight      sync.WaitGroup
 	done          chan struct{}
+
+	mu        sync.Mutex
+	closeSend func() // half-closes the current stream; nil between streams
 }
 
 func (a *API) newReader(b Binding, d deliverer) *reader {
@@ -204,6 +207,18 @@ func (r *reader) stop(ctx context.Context) {
 	case <-ctx.Done():
 		r.cancelDeliver()
 		<-drained
+	}
+	// Half-close so the replies already sent reach the plugin before the
+	// stream ends; the plugin then ends the stream itself.
+	r.mu.Lock()
+	if r.closeSend != nil {
+		r.closeSend()
+	}
+	r.mu.Unlock()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
 	}
 	r.cancel()
 	<-r.done
@@ -249,13 +264,22 @@ func (r *reader) readOnce() error {
 			r.a.log.Debug("reply to input binding not sent", "binding", r.b.Name, "id", req.GetMessageId(), "err", err)
 		}
 	}
-	// Replies of this stream's deliveries are sent before it closes.
-	var streamWG sync.WaitGroup
-	defer func() {
-		streamWG.Wait()
+	halfClose := func() {
 		sendMu.Lock()
 		_ = st.CloseSend()
 		sendMu.Unlock()
+	}
+	r.mu.Lock()
+	r.closeSend = halfClose
+	r.mu.Unlock()
+	// Replies of this stream's deliveries are sent before it closes.
+	var streamWG sync.WaitGroup
+	defer func() {
+		r.mu.Lock()
+		r.closeSend = nil
+		r.mu.Unlock()
+		streamWG.Wait()
+		halfClose()
 	}()
 	for {
 		ev, err := st.Recv()
