@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/outrigger/outrigger/proxy/bench/loadgen"
@@ -20,20 +21,23 @@ import (
 
 // options are the bench's flags.
 type options struct {
-	outrigger     string
-	skipOutrigger bool
-	concurrency   int
-	bodySize      int
-	duration      time.Duration
-	rounds        int
-	warmup        time.Duration
-	quick         bool
-	maxRequests   int64
-	timeout       time.Duration
-	startupRuns   int
-	settle        time.Duration
-	jsonOut       string
-	strict        bool
+	outrigger      string
+	skipOutrigger  bool
+	concurrency    int
+	bodySize       int
+	duration       time.Duration
+	rounds         int
+	warmup         time.Duration
+	quick          bool
+	maxRequests    int64
+	timeout        time.Duration
+	startupRuns    int
+	settle         time.Duration
+	jsonOut        string
+	strict         bool
+	suites         []string // from -suite, in run order
+	redisAddr      string
+	pubsubInFlight int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -60,6 +64,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "idle time before reading the sidecar's RSS")
 	fs.StringVar(&o.jsonOut, "json", "", "also write results as JSON to this file")
 	fs.BoolVar(&o.strict, "strict", false, "exit non-zero when a goal is missed (errors always do)")
+	suites := fs.String("suite", "all", "suites to run: all, or a comma-separated list of "+strings.Join(allSuites(), ","))
+	fs.StringVar(&o.redisAddr, "redis", "127.0.0.1:6379", "Redis for the state, pub/sub and lock suites (loopback only)")
+	fs.IntVar(&o.pubsubInFlight, "pubsub-inflight", 256, "pub/sub suite: most messages published but not yet delivered")
 	if err := fs.Parse(args); err != nil {
 		return o, usageError{err} // the flag set has already printed it with the usage
 	}
@@ -80,7 +87,16 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			}
 		}
 	}
+	var err error
+	if o.suites, err = parseSuites(*suites); err != nil {
+		return o, err
+	}
+	if host, _, err := net.SplitHostPort(o.redisAddr); err != nil || (host != "127.0.0.1" && host != "localhost") {
+		return o, fmt.Errorf("-redis %q: want 127.0.0.1:port (the bench stays on loopback)", o.redisAddr)
+	}
 	switch {
+	case o.pubsubInFlight < 1 || o.pubsubInFlight > 100_000:
+		return o, fmt.Errorf("-pubsub-inflight %d: want 1..100000", o.pubsubInFlight)
 	case o.concurrency < 1 || o.concurrency > 4096:
 		return o, fmt.Errorf("-c %d: want 1..4096", o.concurrency)
 	case o.bodySize < 0 || o.bodySize > 64<<20:
@@ -277,6 +293,7 @@ type report struct {
 	Startup     *startupResult   `json:"startup,omitempty"`
 	Ratios      *ratios          `json:"ratios,omitempty"` // scenario 3 ÷ scenario 4
 	Goals       []goal           `json:"goals"`
+	Suites      []*suiteReport   `json:"suites,omitempty"` // every suite but invoke, in run order
 }
 
 // ratios compare Outrigger's two-hop path with the minimal proxy pair.
@@ -319,15 +336,42 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 	}
 
 	var procs []*proc
-	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
+	stopFrom := func(mark int) { // stops the processes started since mark, newest first
+		for i := len(procs) - 1; i >= mark; i-- {
 			procs[i].Stop(5 * time.Second)
 		}
-	}()
+		procs = procs[:mark]
+	}
+	defer stopFrom(0)
+	e := &env{o: o, l: l, self: self, progress: progress, track: func(p *proc) { procs = append(procs, p) },
+		tag: fmt.Sprintf("outrigger-bench-%d", os.Getpid())}
+	defer e.close()
+	for _, name := range o.suites {
+		mark := len(procs)
+		if name == suiteInvoke {
+			if err := runInvoke(ctx, e, rep, stdout); err != nil {
+				return nil, err
+			}
+		} else {
+			sr, err := runSuite(ctx, e, name)
+			if err != nil {
+				return nil, err
+			}
+			rep.Suites = append(rep.Suites, sr)
+			printSuite(stdout, sr)
+		}
+		stopFrom(mark) // each suite's processes end with it, so they do not load the next
+	}
+	return rep, nil
+}
+
+// runInvoke is the invocation suite: scenarios 1-4, start-up time and idle RSS.
+func runInvoke(ctx context.Context, e *env, rep *report, stdout io.Writer) error {
+	o, l, progress := e.o, e.l, e.progress
 	child := func(name, role string, args ...string) (*proc, string, error) {
-		p, addr, err := startChild(ctx, self, name, role, args...)
+		p, addr, err := startChild(ctx, e.self, name, role, args...)
 		if err == nil {
-			procs = append(procs, p)
+			e.track(p)
 		}
 		return p, addr, err
 	}
@@ -335,19 +379,19 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 	progress("starting echo apps and the baseline proxy pair")
 	appA, appAAddr, err := child("echo app A", cmdEcho)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	appB, appBAddr, err := child("echo app B", cmdEcho)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	proxy2, proxy2Addr, err := child("proxy 2", cmdProxy, "-target", "http://"+appBAddr)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	proxy1, proxy1Addr, err := child("proxy 1", cmdProxy, "-target", "http://"+proxy2Addr)
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	body := make([]byte, o.bodySize)
@@ -359,23 +403,23 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 	if l != nil {
 		appAPort, err := portOf(appAAddr)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		appBPort, err := portOf(appBAddr)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		progress("measuring sidecar start-up (%d runs) and idle memory", o.startupRuns)
 		st, err := measureStartup(ctx, l, appAPort, o.startupRuns, o.settle, progress)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		rep.Startup = &st
 
 		progress("starting sidecars A and B")
-		sa, sb, err := startPair(ctx, l, appAPort, appBPort, body, func(p *proc) { procs = append(procs, p) })
+		sa, sb, err := startPair(ctx, l, appAPort, appBPort, body, e.track)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		scenarios = append(scenarios,
 			scenario{name: "2 sidecar-local", path: "client → sidecar A → app A",
@@ -395,7 +439,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 			progress("round %d/%d, scenario %s: %s  (%d conns, %v warm-up + %v)", round, o.rounds, sc.name, sc.path, o.concurrency, o.warmup, o.duration)
 			m, err := runScenario(ctx, o, body, sc)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			windows[i] = append(windows[i], m)
 		}
@@ -405,7 +449,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 	}
 	rep.computeGoals()
 	printReport(stdout, rep)
-	return rep, nil
+	return nil
 }
 
 // newLauncher checks the outrigger binary and prepares a private, empty environment for the
@@ -423,8 +467,9 @@ func newLauncher(binPath string) (*launcher, func(), error) {
 		return nil, nil, fmt.Errorf("temp dir for the sidecars: %w", err)
 	}
 	cleanup := func() { os.RemoveAll(tmp) }
-	l := &launcher{bin: bin, home: filepath.Join(tmp, "home"), resources: filepath.Join(tmp, "resources"), ports: &portPicker{used: map[int]bool{}}}
-	for _, d := range []string{l.home, l.resources} {
+	l := &launcher{bin: bin, dir: tmp, home: filepath.Join(tmp, "home"), resources: filepath.Join(tmp, "resources"),
+		sockets: filepath.Join(tmp, "sockets"), plugins: filepath.Join(filepath.Dir(bin), "plugins"), ports: &portPicker{used: map[int]bool{}}}
+	for _, d := range []string{l.home, l.resources, l.sockets} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			cleanup()
 			return nil, nil, fmt.Errorf("temp dir for the sidecars: %w", err)

@@ -77,9 +77,18 @@ func runChild(role string, args []string, log *slog.Logger) error {
 }
 
 // echoHandler answers every request with its own body and content type (the app under test).
+// A path ending in /flaky fails the first request for each ?token= with 503 and echoes the
+// retries: the resiliency suite's probe of whether retries are applied.
 func echoHandler() http.Handler {
 	pool := sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	var failed sync.Map // tokens already failed once
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/flaky") {
+			if _, seen := failed.LoadOrStore(r.URL.Query().Get("token"), true); !seen {
+				http.Error(w, "flaky: first attempt fails", http.StatusServiceUnavailable)
+				return
+			}
+		}
 		buf := pool.Get().(*bytes.Buffer)
 		defer pool.Put(buf)
 		buf.Reset()

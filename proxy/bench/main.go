@@ -58,6 +58,14 @@ func mainExit(args []string, stdout, stderr io.Writer) int {
 			code = 1
 		}
 	}
+	for _, s := range rep.Suites {
+		for _, r := range s.Rows {
+			if r.Errors > 0 {
+				fmt.Fprintf(stderr, "bench: %s %s had %d failed operations\n", s.Name, r.Name, r.Errors)
+				code = 1
+			}
+		}
+	}
 	if missed := rep.missed(); len(missed) > 0 && o.strict {
 		fmt.Fprintf(stderr, "bench: goals missed (-strict): %s\n", strings.Join(missed, ", "))
 		code = 1

@@ -82,6 +82,13 @@ func (r *report) missed() []string {
 			out = append(out, g.Name)
 		}
 	}
+	for _, s := range r.Suites {
+		for _, g := range s.Goals {
+			if g.Met != nil && !*g.Met {
+				out = append(out, s.Name+": "+g.Name)
+			}
+		}
+	}
 	return out
 }
 
@@ -126,8 +133,13 @@ func printReport(w io.Writer, r *report) {
 	}
 
 	fmt.Fprintln(w, "\nGoals (scenario 3 ÷ scenario 4 for the ratios):")
+	printGoals(w, r.Goals)
+}
+
+// printGoals prints goals as aligned rows: name, measured value, target, verdict.
+func printGoals(w io.Writer, goals []goal) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, g := range r.Goals {
+	for _, g := range goals {
 		verdict := "n/a"
 		if g.Met != nil {
 			verdict = map[bool]string{true: "ok", false: "MISSED"}[*g.Met]

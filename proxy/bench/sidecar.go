@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/outrigger/outrigger/proxy/bench/procstat"
@@ -21,6 +23,7 @@ type sidecar struct {
 	*proc
 	appID      string
 	httpPort   int
+	grpcPort   int
 	gossipPort int
 	started    time.Time // just before exec
 }
@@ -28,16 +31,31 @@ type sidecar struct {
 // sidecarSpec is what differs between the sidecars the bench starts.
 type sidecarSpec struct {
 	appID      string
-	appPort    int
+	appPort    int    // 0: no app
 	gossipJoin string // host:port of a sidecar to join; "" for the first
+	resources  string // resources directory; "" for the launcher's empty one
+	config     string // Dapr Configuration file; "" for none
 }
 
 // launcher starts sidecars from one binary into one private environment.
 type launcher struct {
 	bin       string // absolute path of bin/outrigger
+	dir       string // the bench's private temp directory (removed at exit)
 	home      string // OUTRIGGER_HOME: keeps bench sidecars out of the user's `outrigger list`
 	resources string // an empty resources directory: no components
+	sockets   string // a private, empty plugin sockets directory
+	plugins   string // plugin binaries: plugins/ beside bin
 	ports     *portPicker
+}
+
+// hasPlugin reports whether the plugin binary for a component type ("state.redis") is present.
+func (l *launcher) hasPlugin(componentType string) bool {
+	kind, name, ok := strings.Cut(componentType, ".")
+	if !ok {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(l.plugins, kind+"-"+name))
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
 func (l *launcher) start(spec sidecarSpec) (*sidecar, error) {
@@ -45,7 +63,11 @@ func (l *launcher) start(spec sidecarSpec) (*sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sidecar{appID: spec.appID, httpPort: ports[0], gossipPort: ports[3]}
+	s := &sidecar{appID: spec.appID, httpPort: ports[0], grpcPort: ports[1], gossipPort: ports[3]}
+	resources := spec.resources
+	if resources == "" {
+		resources = l.resources
+	}
 	args := []string{"sidecar",
 		"--app-id", spec.appID,
 		"--app-port", strconv.Itoa(spec.appPort),
@@ -55,8 +77,12 @@ func (l *launcher) start(spec sidecarSpec) (*sidecar, error) {
 		"--metrics-port", strconv.Itoa(ports[2]),
 		"--gossip-port", strconv.Itoa(ports[3]),
 		"--admin-port", "0",
-		"--resources-path", l.resources,
+		"--resources-path", resources,
+		"--sockets-path", l.sockets,
 		"--log-level", "warn",
+	}
+	if spec.config != "" {
+		args = append(args, "--config", spec.config)
 	}
 	if spec.gossipJoin != "" {
 		args = append(args, "--gossip-join", spec.gossipJoin)
@@ -74,6 +100,10 @@ func (l *launcher) start(spec sidecarSpec) (*sidecar, error) {
 
 func (s *sidecar) url(path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", s.httpPort, path)
+}
+
+func (s *sidecar) grpcAddr() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.grpcPort))
 }
 
 func (s *sidecar) gossipAddr() string {
