@@ -502,6 +502,7 @@ type app struct {
 	subs   []map[string]any
 	mu     sync.Mutex
 	got    []delivery
+	done   map[string]time.Time // data.n → when the app first answered it
 	reply  func(d delivery, nth int) answer // nth: how many times this event id came before
 	server *http.Server
 }
@@ -551,6 +552,16 @@ func (a *app) serve(w http.ResponseWriter, r *http.Request) {
 	a.got = append(a.got, d)
 	a.mu.Unlock()
 	ans := a.reply(d, nth)
+	if m, ok := d.ce["data"].(map[string]any); ok {
+		a.mu.Lock()
+		if a.done == nil {
+			a.done = map[string]time.Time{}
+		}
+		if k := fmt.Sprint(m["n"]); a.done[k].IsZero() {
+			a.done[k] = time.Now()
+		}
+		a.mu.Unlock()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(ans.status)
 	_, _ = io.WriteString(w, ans.body)
@@ -564,6 +575,19 @@ func (a *app) deliveries(path string) []delivery {
 	for _, d := range a.got {
 		if path == "" || d.path == path {
 			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// answeredBefore returns the data ids the app had answered before t.
+func (a *app) answeredBefore(t time.Time) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for k, at := range a.done {
+		if at.Before(t) {
+			out = append(out, k)
 		}
 	}
 	return out
