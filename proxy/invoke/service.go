@@ -23,13 +23,11 @@ import (
 	"github.com/outrigger/outrigger/proxy/appchannel"
 	"github.com/outrigger/outrigger/proxy/errs"
 	"github.com/outrigger/outrigger/proxy/telemetry"
+	"github.com/outrigger/outrigger/resiliency"
 )
 
 const (
 	frameSize = 32 << 10 // body bytes per frame
-	// builtInRetries is DaprBuiltInServiceRetries: 3 retries, 1 s apart, on Unavailable.
-	builtInRetries  = 3
-	builtInInterval = time.Second
 )
 
 // Picker chooses an instance (its internal gRPC address) of an app id. done is
@@ -49,6 +47,9 @@ type Config struct {
 	Logger *slog.Logger
 	// ProxyApp is the gRPC app connection for gRPC proxy mode (nil unless --app-protocol grpc).
 	ProxyApp *appchannel.GRPCChannel
+	// Resiliency returns the current policies (swapped on reload); nil means
+	// none: one attempt per call.
+	Resiliency func() *resiliency.Provider
 	// Tracing and Metrics may be nil (off).
 	Tracing *telemetry.Tracing
 	Metrics *telemetry.Metrics
@@ -149,11 +150,19 @@ func (s *Service) Invoke(ctx context.Context, target string, req *appchannel.Req
 		RemoteAddr:    caller.RemoteAddr,
 		Host:          caller.Host,
 	}
+	// The target's resiliency policy (timeout → retry → breaker); without one,
+	// Dapr's built-in service retries (3 × 1 s on Unavailable).
+	policy := s.policies().App(target)
 	// A body of known size that fits in one frame is buffered: one message,
-	// and replayable for retries.
+	// and replayable. With a retry policy, bodies up to maxReplay are buffered
+	// too, so a retry resends them whole; larger ones stream and are not retried.
 	var small []byte
 	buffered := req.Body == nil || req.ContentLength == 0
-	if !buffered && req.ContentLength > 0 && req.ContentLength <= frameSize {
+	limit := int64(frameSize)
+	if policy.HasRetries() {
+		limit = maxReplay
+	}
+	if !buffered && req.ContentLength > 0 && req.ContentLength <= limit {
 		b := make([]byte, req.ContentLength)
 		if _, err := io.ReadFull(req.Body, b); err != nil {
 			return nil, errs.BodyRead.New(err.Error())
@@ -163,38 +172,90 @@ func (s *Service) Invoke(ctx context.Context, target string, req *appchannel.Req
 
 	start := time.Now()
 	s.cfg.Metrics.RecordInvocationRequestSent(target, !buffered)
-	var lastErr error
-	for attempt := 0; attempt <= builtInRetries; attempt++ {
-		if attempt > 1 {
-			select {
-			case <-ctx.Done():
-				return nil, errs.DirectInvoke.New(target, ctx.Err())
-			case <-time.After(builtInInterval):
-			}
+	var last *appchannel.Response // the latest answer, kept if it is the final one
+	err := policy.Execute(ctx, func(ctx context.Context) error {
+		if last != nil {
+			_ = last.Body.Close() // a retry replaces the previous answer
+			last = nil
 		}
-		addr, done, err := s.cfg.Picker.Pick(ctx, target)
+		resp, err := s.callInstance(ctx, target, head, small, buffered, req.Body)
+		if err != nil {
+			return err
+		}
+		last = resp
+		if resp.Status >= 500 {
+			return appStatus{resp.Status} // counts for retries and breakers; relayed if final
+		}
+		return nil
+	}, resiliency.Replayable(buffered))
+	if last != nil && (err == nil || errors.As(err, new(appStatus))) {
+		s.cfg.Metrics.RecordInvocationResponseReceived(target, last.Status, !buffered, time.Since(start))
+		return last, nil // success, or the app's own answer once retries are spent
+	}
+	if last != nil {
+		_ = last.Body.Close()
+	}
+	return nil, errs.DirectInvoke.New(target, statusMessage(err))
+}
+
+// maxReplay bounds the request body buffered so a retry can resend it.
+const maxReplay = 4 << 20
+
+// appStatus is an app's 5xx answer seen as an error by resiliency policies.
+type appStatus struct{ code int }
+
+func (a appStatus) Error() string   { return "app answered " + strconv.Itoa(a.code) }
+func (a appStatus) HTTPStatus() int { return a.code }
+
+// callInstance picks an instance of target, skipping ejected ones, and calls
+// it. A hop that fails before any request body was consumed moves straight
+// to another instance once, whatever the policy, since nothing was sent.
+func (s *Service) callInstance(ctx context.Context, target string, head *sidecarv1.RequestHead, small []byte, buffered bool, body io.Reader) (*appchannel.Response, error) {
+	var lastErr error
+	for try := 0; try < 2; try++ {
+		addr, done, err := s.pick(ctx, target)
 		if err != nil {
 			if lastErr != nil {
-				err = lastErr
+				return nil, lastErr
 			}
-			return nil, errs.DirectInvoke.New(target, err)
+			return nil, resiliency.Permanent(err) // nothing to call: fail fast
 		}
-		resp, sent, err := s.callRemote(ctx, addr, head, small, buffered, req.Body)
+		resp, sent, err := s.callRemote(ctx, addr, head, small, buffered, body)
 		done(err)
+		s.ejector().Report(target, addr, err == nil && resp.Status < 500)
 		if err == nil {
-			s.cfg.Metrics.RecordInvocationResponseReceived(target, resp.Status, !buffered, time.Since(start))
 			return resp, nil
 		}
 		lastErr = err
-		code := status.Code(err)
-		retriable := code == codes.Unavailable || code == codes.Unauthenticated
-		if !retriable || (!buffered && sent) || ctx.Err() != nil {
+		if status.Code(err) != codes.Unavailable || sent || ctx.Err() != nil {
 			break
 		}
-		s.log.Debug("retrying invocation", "app", target, "instance", addr, "attempt", attempt+1, "err", err)
+		s.log.Debug("instance unreachable, trying another", "app", target, "instance", addr, "err", err)
 	}
-	return nil, errs.DirectInvoke.New(target, statusMessage(lastErr))
+	return nil, lastErr
 }
+
+// pick chooses an instance that outlier detection has not ejected (a few
+// tries; the ejector never ejects them all).
+func (s *Service) pick(ctx context.Context, target string) (string, func(error), error) {
+	ej := s.ejector()
+	for i := 0; ; i++ {
+		addr, done, err := s.cfg.Picker.Pick(ctx, target)
+		if err != nil || ej == nil || i >= 3 || len(ej.Healthy(target, []string{addr})) == 1 {
+			return addr, done, err
+		}
+		done(nil)
+	}
+}
+
+func (s *Service) policies() *resiliency.Provider {
+	if s.cfg.Resiliency == nil {
+		return nil
+	}
+	return s.cfg.Resiliency()
+}
+
+func (s *Service) ejector() *resiliency.Ejector { return s.policies().Ejector() }
 
 func statusMessage(err error) error {
 	if st, ok := status.FromError(err); ok {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/outrigger/outrigger/discovery"
 	"github.com/outrigger/outrigger/proxy/admin"
+	"github.com/outrigger/outrigger/resiliency"
 )
 
 // cluster is one /clusters row: an instance of a target app.
@@ -18,6 +19,8 @@ type cluster struct {
 	Node        string `json:"node"`
 	State       string `json:"state"`
 	Outstanding int    `json:"outstanding"`
+	Ejected     bool   `json:"ejected"`
+	Failures    int    `json:"consecutiveFailures"`
 }
 
 // startAdmin serves the admin endpoint on loopback (--admin-port; 0 = any free
@@ -36,11 +39,18 @@ func startAdmin(o *Options, log *slog.Logger, pages map[string]admin.Page, ready
 	return srv, ln.Addr().(*net.TCPAddr).Port
 }
 
-func clustersPage(m *discovery.Member, b *discovery.Balancer) admin.Page {
+func clustersPage(m *discovery.Member, b *discovery.Balancer, pols *policies) admin.Page {
 	return func() any {
+		type key struct{ app, addr string }
+		ej := map[key]resiliency.Ejection{}
+		for _, e := range pols.current().Ejector().Ejections() {
+			ej[key{e.AppID, e.Instance}] = e
+		}
 		var out []cluster
 		for _, mi := range m.Members() {
-			out = append(out, cluster{AppID: mi.AppID, Instance: mi.Addr, Node: mi.Name, State: mi.State, Outstanding: b.Outstanding(mi.Addr)})
+			e := ej[key{mi.AppID, mi.Addr}]
+			out = append(out, cluster{AppID: mi.AppID, Instance: mi.Addr, Node: mi.Name, State: mi.State,
+				Outstanding: b.Outstanding(mi.Addr), Ejected: e.Ejected, Failures: e.ConsecutiveFailures})
 		}
 		return out
 	}

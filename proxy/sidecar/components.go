@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
+	"google.golang.org/grpc"
 
 	"github.com/outrigger/outrigger/plugins/host"
 	"github.com/outrigger/outrigger/proxy/configuration"
@@ -19,6 +20,7 @@ import (
 	"github.com/outrigger/outrigger/proxy/resources"
 	"github.com/outrigger/outrigger/proxy/secrets"
 	"github.com/outrigger/outrigger/proxy/state"
+	"github.com/outrigger/outrigger/resiliency"
 )
 
 // servedCategories are the component categories whose building block exists.
@@ -36,18 +38,27 @@ var ownServices = []host.ServiceType{
 type components struct {
 	host   *host.Host
 	byName map[string]map[string]*host.Component
+	pols   *policies
+}
+
+// conn is a component's connection with its outbound resiliency policy applied.
+func (cs *components) conn(c *host.Component) grpc.ClientConnInterface {
+	name, category := c.Name, c.Category
+	return resiliency.WrapConn(c.Conn(), func() resiliency.Policy {
+		return cs.pols.current().ComponentOutbound(name, category)
+	})
 }
 
 // startComponents starts the plugin host and provisions every component of a
 // served category. Any failure (other than spec.ignoreErrors) stops the start,
 // with an error naming the component and its file.
-func startComponents(ctx context.Context, o *Options, set *resources.Set, log *slog.Logger) (*components, error) {
+func startComponents(ctx context.Context, o *Options, set *resources.Set, pols *policies, log *slog.Logger) (*components, error) {
 	appID := o.AppID
 	h, err := host.New(host.Config{PluginsDir: o.PluginsPath, SocketsDir: o.SocketsPath, Logger: log, ExtraServices: ownServices})
 	if err != nil {
 		return nil, fmt.Errorf("plugin host: %w", err)
 	}
-	cs := &components{host: h, byName: map[string]map[string]*host.Component{}}
+	cs := &components{host: h, byName: map[string]map[string]*host.Component{}, pols: pols}
 	// Secret stores first, so the others' secretKeyRefs resolve.
 	ordered, err := secrets.Order(set.Components)
 	if err != nil {
@@ -164,26 +175,26 @@ func (t table[T]) Lookup(name string) (T, bool) {
 func (cs *components) stateStores() state.Stores {
 	return newTable(cs.byName["state"], func(c *host.Component) state.Store {
 		props := c.Spec().Properties()
-		return state.Store{Name: c.Name, Conn: c.Conn(), KeyPrefix: props["keyPrefix"],
+		return state.Store{Name: c.Name, Conn: cs.conn(c), KeyPrefix: props["keyPrefix"],
 			ActorStateStore: strings.EqualFold(props["actorStateStore"], "true")}
 	}, func(s state.Store, c *host.Component) state.Store { s.Features = c.Features(); return s })
 }
 
 func (cs *components) brokers() pubsub.Brokers {
 	return newTable(cs.byName["pubsub"], func(c *host.Component) pubsub.Broker {
-		return pubsub.Broker{Name: c.Name, Conn: c.Conn(), Properties: c.Spec().Properties()}
+		return pubsub.Broker{Name: c.Name, Conn: cs.conn(c), Properties: c.Spec().Properties()}
 	}, func(b pubsub.Broker, c *host.Component) pubsub.Broker { b.Features = c.Features(); return b })
 }
 
 func (cs *components) lockStores() lock.Stores {
 	return newTable(cs.byName["lock"], func(c *host.Component) lock.Store {
-		return lock.Store{Name: c.Name, Conn: c.Conn(), KeyPrefix: c.Spec().Properties()["keyPrefix"]}
+		return lock.Store{Name: c.Name, Conn: cs.conn(c), KeyPrefix: c.Spec().Properties()["keyPrefix"]}
 	}, nil)
 }
 
 func (cs *components) configurationStores() configuration.Stores {
 	return newTable(cs.byName["configuration"], func(c *host.Component) configuration.Store {
-		return configuration.Store{Name: c.Name, Conn: c.Conn()}
+		return configuration.Store{Name: c.Name, Conn: cs.conn(c)}
 	}, nil)
 }
 
@@ -208,5 +219,5 @@ func (s secretStores) Lookup(name string) (secrets.Store, bool) {
 	if !ok {
 		return secrets.Store{}, false
 	}
-	return secrets.Store{Name: c.Name, Conn: c.Conn(), Features: c.Features()}, true
+	return secrets.Store{Name: c.Name, Conn: s.cs.conn(c), Features: c.Features()}, true
 }

@@ -69,6 +69,10 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	defer func() { _ = tracing.Shutdown(context.Background()) }()
+	pols, err := newPolicies(res.Resiliencies, o.AppID, metrics, log.With("scope", "resiliency"))
+	if err != nil {
+		return err
+	}
 
 	// Listeners first, so the ports are taken (and reported) at once.
 	apiHosts := listenHosts(o.ListenAddresses)
@@ -114,7 +118,7 @@ func Run(ctx context.Context, o *Options) error {
 	picker := pickerAdapter{balancer}
 
 	// Components: every one runs out of process, supervised by the plugin host.
-	comps, err := startComponents(ctx, o, res, log.With("scope", "plugins"))
+	comps, err := startComponents(ctx, o, res, pols, log.With("scope", "plugins"))
 	if err != nil {
 		_ = member.Close(context.Background())
 		closeAll(httpLns)
@@ -148,13 +152,13 @@ func Run(ctx context.Context, o *Options) error {
 	}
 
 	inv := invoke.New(invoke.Config{AppID: o.AppID, Local: channel, Picker: picker, Logger: log.With("scope", "invoke"), ProxyApp: grpcApp,
-		Tracing: tracing, Metrics: metrics})
+		Tracing: tracing, Metrics: metrics, Resiliency: pols.current})
 	var app pubsub.AppChannel
 	if channel != nil {
 		app = channel
 	}
 	pubsubAPI := pubsub.New(pubsub.Config{AppID: o.AppID, Brokers: comps.brokers(), App: app,
-		Declarative: res.Subscriptions, Logger: log.With("scope", "pubsub")})
+		Declarative: res.Subscriptions, Logger: log.With("scope", "pubsub"), Retrier: pols.inbound()})
 	lockAPI := lock.New(lock.Config{AppID: o.AppID, Stores: comps.lockStores(), Logger: log.With("scope", "lock")})
 	var confApp configuration.AppChannel
 	if httpApp, ok := channel.(*appchannel.HTTPChannel); ok {
@@ -235,7 +239,8 @@ func Run(ctx context.Context, o *Options) error {
 	profSrv := startProfiling(o, log, serve)
 	adminSrv, adminPort := startAdmin(o, log, map[string]admin.Page{
 		"members":     func() any { return member.Members() },
-		"clusters":    clustersPage(member, balancer),
+		"clusters":    clustersPage(member, balancer, pols),
+		"breakers":    func() any { return pols.current().Snapshot() },
 		"config_dump": configDump(o, func() any { return summarize(res) }),
 		"plugins":     func() any { return comps.host.Plugins() },
 		"components":  func() any { return comps.host.Components() },
