@@ -46,8 +46,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: go run ./proxy/bench [flags]\n\n"+
-			"Measures service invocation direct, through Outrigger sidecars and through a minimal\n"+
-			"reverse-proxy pair, in one run, and prints the ratios next to the goals.\n\n")
+			"Measures the building blocks through Outrigger sidecars next to baselines (service\n"+
+			"invocation direct and through a minimal reverse-proxy pair; state, pub/sub and lock\n"+
+			"directly with go-redis), in one run, and prints one table per suite with the ratios\n"+
+			"next to the goals.\n\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.outrigger, "outrigger", "bin/outrigger", "path of the outrigger binary")
@@ -293,7 +295,22 @@ type report struct {
 	Startup     *startupResult   `json:"startup,omitempty"`
 	Ratios      *ratios          `json:"ratios,omitempty"` // scenario 3 ÷ scenario 4
 	Goals       []goal           `json:"goals"`
-	Suites      []*suiteReport   `json:"suites,omitempty"` // every suite but invoke, in run order
+	Suites      []*suiteReport   `json:"suites,omitempty"`        // every suite but invoke, in run order
+	LoadStart   string           `json:"loadavg_start,omitempty"` // /proc/loadavg: other work on the machine skews figures
+	LoadEnd     string           `json:"loadavg_end,omitempty"`
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages, or "" when unknown.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // ratios compare Outrigger's two-hop path with the minimal proxy pair.
@@ -318,6 +335,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 	rep := &report{
 		Started: time.Now(), GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(),
 		Concurrency: o.concurrency, BodyBytes: o.bodySize, Warmup: o.warmup, Duration: o.duration, Rounds: o.rounds,
+		LoadStart: loadAvg(),
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -361,6 +379,11 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (*report, err
 			printSuite(stdout, sr)
 		}
 		stopFrom(mark) // each suite's processes end with it, so they do not load the next
+	}
+	rep.LoadEnd = loadAvg()
+	if len(rep.Suites) > 0 && rep.LoadStart != "" {
+		fmt.Fprintf(stdout, "\nLoad average (1/5/15 min) at start %s, at end %s, on %d CPUs: anything above ~0.5 at start is other work skewing the figures.\n",
+			rep.LoadStart, rep.LoadEnd, rep.NumCPU)
 	}
 	return rep, nil
 }

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // TestMain lets the test binary play the bench's child roles: the bench re-executes
@@ -89,19 +93,124 @@ func TestBaselines(t *testing.T) {
 	if rep.Ratios != nil || rep.Startup != nil {
 		t.Errorf("baselines-only run reports Outrigger figures: %+v %+v", rep.Ratios, rep.Startup)
 	}
+	// Every other suite needs the sidecar: each is reported, loudly, as skipped.
+	if len(rep.Suites) != len(allSuites())-1 {
+		t.Fatalf("want %d skipped suites, got %d", len(allSuites())-1, len(rep.Suites))
+	}
+	for _, s := range rep.Suites {
+		if len(s.Notes) == 0 || !strings.Contains(s.Notes[0], "SKIPPED") || len(s.Rows) != 0 {
+			t.Errorf("suite %s without outrigger: notes %q, %d rows; want a SKIPPED note and no rows", s.Name, s.Notes, len(s.Rows))
+		}
+	}
 }
 
-// TestOutrigger runs the full scenario set when bin/outrigger has been built (make build); it is
-// skipped, with a message saying so, when it has not.
-func TestOutrigger(t *testing.T) {
+// outriggerBin returns bin/outrigger, skipping the test loudly when it has not been built.
+func outriggerBin(t *testing.T) string {
+	t.Helper()
 	bin, err := filepath.Abs(filepath.Join("..", "..", "bin", "outrigger"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("SKIPPING the Outrigger scenarios: %s not found (run `make build` to include them): %v", bin, err)
+		t.Skipf("SKIPPING the Outrigger suites: %s not found (run `make build` to include them): %v", bin, err)
 	}
-	rep, _ := runBench(t, "-outrigger", bin)
+	return bin
+}
+
+// TestSuites runs a tiny smoke of every suite but invoke against the built sidecar and plugins
+// and the local Redis: rows measured without errors, goals computed, Redis keys cleaned up.
+func TestSuites(t *testing.T) {
+	bin := outriggerBin(t)
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer rdb.Close()
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("redis at 127.0.0.1:6379 is needed (start it with `bash .ci/services`): %v", err)
+	}
+	tests := []struct {
+		suite    string
+		plugins  []string // plugin binaries the rows need
+		rows     []string
+		goalName string // a goal that must be present (measured) when the rows are
+	}{
+		{suiteState, []string{"state-redis"}, []string{"get direct", "get http", "get grpc", "set direct", "set http", "set grpc", "get http c=1", "set grpc c=1"}, "get http: throughput vs direct @c=4"},
+		{suitePubsub, []string{"pubsub-redis"}, []string{"direct redis streams", "pubsub.redis"}, "pubsub.redis end-to-end rate"},
+		{suiteLock, []string{"lock-redis"}, []string{"lock direct", "lock http", "lock grpc"}, "lock http: throughput vs direct"},
+		{suiteSecrets, []string{"secretstores-local.file"}, []string{"secret http", "secret grpc"}, "secret grpc"},
+		{suiteResiliency, nil, []string{"2hop off"}, "vs off: throughput"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.suite, func(t *testing.T) {
+			rep, out := runBench(t, "-outrigger", bin, "-suite", tt.suite)
+			if len(rep.Suites) != 1 || rep.Suites[0].Name != tt.suite || len(rep.Scenarios) != 0 {
+				t.Fatalf("-suite %s: got %d suites and %d invoke scenarios", tt.suite, len(rep.Suites), len(rep.Scenarios))
+			}
+			s := rep.Suites[0]
+			for _, p := range tt.plugins {
+				if _, err := os.Stat(filepath.Join(filepath.Dir(bin), "plugins", p)); err != nil {
+					if !strings.Contains(out, "SKIPPED") {
+						t.Fatalf("plugin %s missing but the table does not say SKIPPED:\n%s", p, out)
+					}
+					t.Skipf("SKIPPING the %s rows: plugin %s not built", tt.suite, p)
+				}
+			}
+			for _, name := range tt.rows {
+				r := s.row(name)
+				if r == nil {
+					t.Errorf("row %q missing", name)
+					continue
+				}
+				if r.Errors != 0 || r.Requests == 0 || r.RPS <= 0 {
+					t.Errorf("%s: %d ops, %d errors (%v), %.0f ops/s; want some ops and no errors", name, r.Requests, r.Errors, r.ErrSample, r.RPS)
+				}
+				if r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.Max {
+					t.Errorf("%s: implausible latencies p50 %v p99 %v max %v", name, r.P50, r.P99, r.Max)
+				}
+			}
+			found := false
+			for _, g := range s.Goals {
+				if strings.Contains(g.Name, tt.goalName) && g.Value != "not measured" {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("goal %q not measured: %+v", tt.goalName, s.Goals)
+			}
+			if !strings.Contains(out, "Goals ("+tt.suite+")") {
+				t.Errorf("table lacks the goals of %s:\n%s", tt.suite, out)
+			}
+			keys, err := rdb.Keys(context.Background(), fmt.Sprintf("*outrigger-bench-%d*", os.Getpid())).Result()
+			if err != nil || len(keys) != 0 {
+				t.Errorf("redis keys left behind: %v (err %v)", keys, err)
+			}
+		})
+	}
+}
+
+func TestParseSuites(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		err  bool
+	}{
+		{"all", allSuites(), false},
+		{"lock, state", []string{suiteState, suiteLock}, false},
+		{"invoke", []string{suiteInvoke}, false},
+		{"state,nope", nil, true},
+		{"", nil, true},
+	}
+	for _, tt := range tests {
+		got, err := parseSuites(tt.in)
+		if (err != nil) != tt.err || !slices.Equal(got, tt.want) {
+			t.Errorf("parseSuites(%q) = %q, %v; want %q (error %v)", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// TestOutrigger runs the full scenario set when bin/outrigger has been built (make build); it is
+// skipped, with a message saying so, when it has not.
+func TestOutrigger(t *testing.T) {
+	bin := outriggerBin(t)
+	rep, _ := runBench(t, "-outrigger", bin, "-suite", "invoke")
 	if len(rep.Scenarios) != 4 {
 		t.Fatalf("want 4 scenarios, got %d", len(rep.Scenarios))
 	}
@@ -129,6 +238,9 @@ func TestFlags(t *testing.T) {
 		{"bad duration", []string{"-duration", "-1s"}, 2, "-duration"},
 		{"stray argument", []string{"extra"}, 2, "unexpected arguments"},
 		{"missing binary", []string{"-outrigger", "/nonexistent/outrigger"}, 1, "make build"},
+		{"unknown suite", []string{"-suite", "invoke,nope"}, 2, "unknown suite"},
+		{"remote redis", []string{"-redis", "10.0.0.1:6379"}, 2, "loopback"},
+		{"bad in-flight", []string{"-pubsub-inflight", "0"}, 2, "-pubsub-inflight"},
 		{"help", []string{"-h"}, 0, "Usage"},
 	}
 	for _, tt := range tests {
