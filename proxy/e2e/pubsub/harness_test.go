@@ -502,7 +502,7 @@ type app struct {
 	subs   []map[string]any
 	mu     sync.Mutex
 	got    []delivery
-	done   map[string]time.Time // data.n → when the app first answered it
+	done   map[string]time.Time             // data.n → when the app first answered it
 	reply  func(d delivery, nth int) answer // nth: how many times this event id came before
 	server *http.Server
 }
