@@ -148,7 +148,10 @@ func TestUnackedRedeliveredAcrossStreams(t *testing.T) {
 	}
 	stop() // m1 in flight, never acknowledged
 	second := make(chan string, 10)
-	stop = read(func(_ context.Context, ev *sdk.BindingEvent) ([]byte, error) { second <- string(ev.Data); return nil, nil })
+	stop = read(func(_ context.Context, ev *sdk.BindingEvent) ([]byte, error) {
+		second <- string(ev.Data)
+		return nil, nil
+	})
 	defer stop()
 	select {
 	case d := <-second:
