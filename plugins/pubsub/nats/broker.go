@@ -97,7 +97,8 @@ func (b *Broker) Publish(ctx context.Context, req *sdk.PublishRequest) error {
 		msg.Header.Set(contentTypeHeader, req.ContentType)
 	}
 	_, err := b.js.PublishMsg(ctx, msg)
-	if errors.Is(err, nats.ErrNoResponders) && b.cfg.streamName == "" {
+	noStream := errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+	if noStream && b.cfg.streamName == "" {
 		if _, serr := b.stream(ctx, req.Topic); serr != nil {
 			return fmt.Errorf("pubsub.nats: publish to %s: %w", req.Topic, serr)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,43 @@ func TestInitErrors(t *testing.T) {
 			}
 			_ = b.(sdk.Closer).Close()
 		})
+	}
+}
+
+// TestPublishCreatesStream: publishing to a subject no stream captures
+// creates the topic's stream, and a later subscription (deliverPolicy all)
+// gets the message.
+func TestPublishCreatesStream(t *testing.T) {
+	needNATS(t)
+	topic := "ct" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-first"
+	b := newBroker()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Init(ctx, sdk.Metadata{"natsURL": natsURL, "consumerID": "g", "memoryStorage": "true"}); err != nil {
+		t.Fatal(err)
+	}
+	defer b.(sdk.Closer).Close()
+	if err := b.Publish(ctx, &sdk.PublishRequest{Topic: topic, Data: []byte("early")}); err != nil {
+		t.Fatalf("Publish before any subscription: %v", err)
+	}
+	got := make(chan string, 1)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		_ = b.Subscribe(sctx, sdk.SubscribeRequest{Topic: topic}, func(_ context.Context, m *sdk.Message) error {
+			select {
+			case got <- string(m.Data):
+			default:
+			}
+			return nil
+		})
+	}()
+	select {
+	case d := <-got:
+		if d != "early" {
+			t.Fatalf("got %q, want %q", d, "early")
+		}
+	case <-ctx.Done():
+		t.Fatal("the message published before the subscription never came")
 	}
 }
