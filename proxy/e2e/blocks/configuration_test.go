@@ -197,3 +197,23 @@ func TestConfigurationHTTP(t *testing.T) {
 		t.Errorf("pushes for %s = %+v, want one with marker (the earlier slow||8 came before the subscription)", k2, ps)
 	}
 }
+
+// TestConfigurationSubscribeWithoutApp: an HTTP subscription needs an app to
+// push to: 500 ERR_APP_CHANNEL_NIL.
+func TestConfigurationSubscribeWithoutApp(t *testing.T) {
+	needRedis(t)
+	comp := component{name: configStore, typ: "configuration.redis", md: map[string]string{"redisHost": redisAddr}}
+	sc := startSidecar(t, sidecarOpts{resources: writeComponents(t, comp)})
+	wantError(t, "subscribe without an app", do(t, http.MethodGet, sc.url("/v1.0/configuration/"+configStore+"/subscribe?key=a"), nil),
+		http.StatusInternalServerError, "ERR_APP_CHANNEL_NIL")
+	// Dapr answers a failed unsubscribe with its own shape, not an error body.
+	r := do(t, http.MethodGet, sc.url("/v1.0/configuration/"+configStore+"/nosuchid/unsubscribe"), nil)
+	var unsub struct {
+		OK      *bool  `json:"ok"`
+		Message string `json:"message"`
+	}
+	decode(t, "unsubscribe of an unknown id", r, &unsub)
+	if r.status != http.StatusInternalServerError || unsub.OK == nil || *unsub.OK || unsub.Message == "" {
+		t.Errorf("unsubscribe of an unknown id = %d %s, want 500 {\"ok\":false,\"message\":…}", r.status, r.body)
+	}
+}
