@@ -203,4 +203,3 @@ func TestScoping(t *testing.T) {
 		t.Errorf("subscriber got %d events on %s, outside its subscriptionScopes", n, closed)
 	}
 }
-
