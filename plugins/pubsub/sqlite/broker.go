@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +63,9 @@ func (b *Broker) Init(ctx context.Context, md sdk.Metadata) error {
 	if err != nil {
 		return err
 	}
+	if err := prepareFile(&cfg); err != nil {
+		return err
+	}
 	db, err := sql.Open("sqlite", cfg.dsn())
 	if err != nil {
 		return fmt.Errorf("opening sqlite %q: %w", cfg.connectionString, err)
@@ -93,6 +99,27 @@ func (b *Broker) Init(ctx context.Context, md sdk.Metadata) error {
 	}
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.sweepLoop() }()
+	return nil
+}
+
+// prepareFile expands a leading "~/" in a plain file path and creates its
+// folder, so a fresh machine needs no setup.
+func prepareFile(cfg *config) error {
+	p := cfg.connectionString
+	if cfg.inMemory() || strings.HasPrefix(p, "file:") {
+		return nil
+	}
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return fmt.Errorf("connectionString %q: %w", p, err)
+		}
+		p = filepath.Join(home, rest)
+		cfg.connectionString = p
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("creating the folder of %q: %w", p, err)
+	}
 	return nil
 }
 
@@ -307,13 +334,14 @@ func (b *Broker) Subscribe(ctx context.Context, req sdk.SubscribeRequest, h sdk.
 // ensureGroup creates the consumer group's read position on first use: at
 // the start of the retained log (initialOffset oldest) or at its end.
 func (b *Broker) ensureGroup(ctx context.Context, topic string) error {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
-	defer cancel()
 	start := `0`
 	if b.cfg.initialOffset == offsetNewest {
 		start = `(SELECT COALESCE(MAX(id), 0) FROM ` + b.t.messages + `)`
 	}
-	_, err := b.db.ExecContext(ctx, `INSERT OR IGNORE INTO `+b.t.groups+` (topic, grp, read_pos) VALUES (?, ?, `+start+`)`, topic, b.cfg.consumerID)
+	err := b.exec(`INSERT OR IGNORE INTO `+b.t.groups+` (topic, grp, read_pos) VALUES (?, ?, `+start+`)`, topic, b.cfg.consumerID)
+	if err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		return fmt.Errorf("creating consumer group %q on %q: %w", b.cfg.consumerID, topic, err)
 	}
@@ -474,22 +502,43 @@ func (b *Broker) nextDue(ctx context.Context, q queryer, topic string) (int64, e
 
 // settle records a handler's verdict: ack deletes the lease, nack makes it
 // due at once. It runs after the subscription's context may have ended, so
-// it uses its own.
+// it uses its own, and retries a failed write a few times; if it still
+// fails the lease simply runs out and the message comes again after
+// visibilityTimeout (at-least-once).
 func (b *Broker) settle(topic, id string, herr error) {
+	msgID, _ := strconv.ParseInt(id, 10, 64)
+	stmt := `DELETE FROM ` + b.t.leases + ` WHERE topic = ? AND grp = ? AND msg_id = ?`
+	if herr != nil {
+		stmt = `UPDATE ` + b.t.leases + ` SET lease_until = 0 WHERE topic = ? AND grp = ? AND msg_id = ?`
+	}
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+		}
+		if b.exec(stmt, topic, b.cfg.consumerID, msgID) == nil {
+			if herr != nil {
+				b.notify()
+			}
+			return
+		}
+	}
+}
+
+// exec runs one write statement in its own BEGIN IMMEDIATE transaction:
+// the write lock is taken first (waiting up to busyTimeout), so the write
+// never fails on a snapshot another process made stale.
+func (b *Broker) exec(stmt string, args ...any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.timeout)
 	defer cancel()
-	msgID, _ := strconv.ParseInt(id, 10, 64)
-	var err error
-	if herr == nil {
-		_, err = b.db.ExecContext(ctx, `DELETE FROM `+b.t.leases+` WHERE topic = ? AND grp = ? AND msg_id = ?`, topic, b.cfg.consumerID, msgID)
-	} else {
-		_, err = b.db.ExecContext(ctx, `UPDATE `+b.t.leases+` SET lease_until = 0 WHERE topic = ? AND grp = ? AND msg_id = ?`, topic, b.cfg.consumerID, msgID)
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
 	}
-	if err == nil && herr != nil {
-		b.notify()
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
+		return err
 	}
-	// On a failed write the lease simply runs out: the message comes again
-	// after visibilityTimeout (at-least-once).
+	return tx.Commit()
 }
 
 // sweepLoop deletes messages past the retention period (and expired ones)

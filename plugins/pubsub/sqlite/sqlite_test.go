@@ -157,7 +157,7 @@ func TestCrossProcessLatency(t *testing.T) {
 	slices.Sort(lats)
 	p50, p99 := lats[len(lats)/2], lats[len(lats)*99/100]
 	t.Logf("cross-process delivery latency p50=%v p99=%v", p50, p99)
-	if p50 > 20*time.Millisecond {
+	if p50 > 20*time.Millisecond && !raceEnabled {
 		t.Fatalf("p50 delivery latency %v, want under 20ms", p50)
 	}
 }
@@ -234,9 +234,14 @@ func TestCrossProcessCompeting(t *testing.T) {
 		}
 		return
 	}
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		if _, _, total := count(); total == n {
 			break
+		}
+		if time.Now().After(deadline) {
+			_, _, total := count()
+			t.Fatalf("received %d of %d messages", total, n)
 		}
 		select {
 		case d, ok := <-childGot:
@@ -246,9 +251,7 @@ func TestCrossProcessCompeting(t *testing.T) {
 			if err := record("child", d); err != nil {
 				t.Fatal(err)
 			}
-		case <-time.After(10 * time.Second):
-			_, _, total := count()
-			t.Fatalf("received %d of %d messages", total, n)
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	stop()
@@ -266,8 +269,8 @@ func TestCrossProcessCompeting(t *testing.T) {
 }
 
 // TestVisibilityTimeout: a message whose handler never returns (a hung or
-// dead consumer) is handed to another consumer of the group after
-// visibilityTimeout, not before.
+// dead consumer) is handed out again — to either consumer of the group —
+// after visibilityTimeout, not before.
 func TestVisibilityTimeout(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "pubsub.db")
 	md := sdk.Metadata{"connectionString": db, "consumerID": "g", "visibilityTimeout": "1s"}
@@ -275,10 +278,16 @@ func TestVisibilityTimeout(t *testing.T) {
 	topic := "visibility"
 	release := make(chan struct{})
 	defer close(release)
-	gotHung := make(chan time.Time, 1)
-	subscribe(t, hung, topic, func(ctx context.Context, _ *sdk.Message) error {
-		gotHung <- time.Now()
+	deliveries := make(chan time.Time, 16)
+	note := func() {
 		select {
+		case deliveries <- time.Now():
+		default:
+		}
+	}
+	subscribe(t, hung, topic, func(ctx context.Context, _ *sdk.Message) error {
+		note()
+		select { // hangs until the test ends
 		case <-release:
 		case <-ctx.Done():
 		}
@@ -287,22 +296,18 @@ func TestVisibilityTimeout(t *testing.T) {
 	publish(t, hung, topic, "m")
 	var t0 time.Time
 	select {
-	case t0 = <-gotHung:
+	case t0 = <-deliveries:
 	case <-time.After(5 * time.Second):
 		t.Fatal("message not delivered")
 	}
-	gotOther := make(chan time.Time, 1)
-	subscribe(t, other, topic, func(context.Context, *sdk.Message) error {
-		gotOther <- time.Now()
-		return nil
-	})
+	subscribe(t, other, topic, func(context.Context, *sdk.Message) error { note(); return nil })
 	select {
-	case t1 := <-gotOther:
+	case t1 := <-deliveries:
 		if d := t1.Sub(t0); d < 900*time.Millisecond {
-			t.Fatalf("redelivered after %v, before the 1s visibility timeout", d)
+			t.Fatalf("delivered again after %v, before the 1s visibility timeout", d)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("message not redelivered after the visibility timeout")
+		t.Fatal("message not delivered again after the visibility timeout")
 	}
 }
 
@@ -369,7 +374,7 @@ func TestIdleCPU(t *testing.T) {
 	time.Sleep(window)
 	used := cpuTime(t) - before
 	t.Logf("CPU while idle with 5 subscriptions: %v over %v (%.1f%% of a core)", used, window, 100*used.Seconds()/window.Seconds())
-	if used > window/20 {
+	if used > window/20 && !raceEnabled {
 		t.Fatalf("idle subscriptions used %v of CPU in %v, want under 5%% of a core", used, window)
 	}
 }
@@ -385,6 +390,10 @@ func cpuTime(t *testing.T) time.Duration {
 
 func TestInitErrors(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "pubsub.db")
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := map[string]sdk.Metadata{
 		"no connectionString": {"consumerID": "g"},
 		"no consumerID":       {"connectionString": db},
@@ -394,7 +403,7 @@ func TestInitErrors(t *testing.T) {
 		"zero visibility":     {"connectionString": db, "consumerID": "g", "visibilityTimeout": "0"},
 		"bad maxInFlight":     {"connectionString": db, "consumerID": "g", "maxInFlight": "100000"},
 		"bad WAL flag":        {"connectionString": db, "consumerID": "g", "disableWAL": "maybe"},
-		"unopenable file":     {"connectionString": filepath.Join(db, "not-a-dir", "x.db"), "consumerID": "g"},
+		"unopenable file":     {"connectionString": filepath.Join(notDir, "x.db"), "consumerID": "g"},
 	}
 	for name, md := range cases {
 		t.Run(name, func(t *testing.T) {
