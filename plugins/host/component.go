@@ -218,3 +218,14 @@ func connLost(ctx context.Context, err error) bool {
 	}
 	return false
 }
+
+// Serves reports whether the component's plugin serves the gRPC service (for
+// bindings: which of InputBinding and OutputBinding it has).
+func (c *Component) Serves(service string) bool {
+	for _, s := range c.services {
+		if s.Service == service {
+			return true
+		}
+	}
+	return false
+}

@@ -65,8 +65,14 @@ type ConfigurationServer interface {
 	UnsubscribeConfigurationAlpha1(context.Context, *runtimev1.UnsubscribeConfigurationRequest) (*runtimev1.UnsubscribeConfigurationResponse, error)
 }
 
+// BindingsServer is the bindings building block's part of the Dapr service.
+type BindingsServer interface {
+	InvokeBinding(context.Context, *runtimev1.InvokeBindingRequest) (*runtimev1.InvokeBindingResponse, error)
+}
+
 // Blocks are the building blocks' gRPC parts; a nil one answers Unimplemented.
 type Blocks struct {
+	Bindings      BindingsServer
 	State         StateServer
 	Secrets       SecretsServer
 	PubSub        PubSubServer
@@ -95,6 +101,7 @@ type daprServer struct {
 	PubSubServer
 	LockServer
 	ConfigurationServer
+	BindingsServer
 	unimplemented
 }
 
@@ -110,7 +117,8 @@ func New(cfg Config) *grpc.Server {
 	ds := &daprServer{core: &core{invoke: cfg.Invoke, md: cfg.Metadata, shutdown: cfg.Shutdown},
 		StateServer: or[StateServer](cfg.Blocks.State), SecretsServer: or[SecretsServer](cfg.Blocks.Secrets),
 		PubSubServer: or[PubSubServer](cfg.Blocks.PubSub), LockServer: or[LockServer](cfg.Blocks.Lock),
-		ConfigurationServer: or[ConfigurationServer](cfg.Blocks.Configuration)}
+		ConfigurationServer: or[ConfigurationServer](cfg.Blocks.Configuration),
+		BindingsServer:      or[BindingsServer](cfg.Blocks.Bindings)}
 	runtimev1.RegisterDaprServer(s, ds)
 	reflection.Register(s)
 	return s

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/outrigger/outrigger/plugins/host"
+	"github.com/outrigger/outrigger/proxy/bindings"
 	"github.com/outrigger/outrigger/proxy/configuration"
 	"github.com/outrigger/outrigger/proxy/lock"
 	"github.com/outrigger/outrigger/proxy/pubsub"
@@ -25,7 +26,7 @@ import (
 
 // servedCategories are the component categories whose building block exists.
 // A component of another category is reported and skipped, never a failed start.
-var servedCategories = map[string]bool{"state": true, "secretstores": true, "pubsub": true, "lock": true, "configuration": true}
+var servedCategories = map[string]bool{"state": true, "secretstores": true, "pubsub": true, "lock": true, "configuration": true, "bindings": true}
 
 // ownServices are Outrigger's component services (Dapr has no pluggable
 // protocol for these categories); the host discovers them like Dapr's.
@@ -184,6 +185,14 @@ func (cs *components) brokers() pubsub.Brokers {
 	return newTable(cs.byName["pubsub"], func(c *host.Component) pubsub.Broker {
 		return pubsub.Broker{Name: c.Name, Conn: cs.conn(c), Properties: c.Spec().Properties()}
 	}, func(b pubsub.Broker, c *host.Component) pubsub.Broker { b.Features = c.Features(); return b })
+}
+
+func (cs *components) bindings() bindings.Bindings {
+	return newTable(cs.byName["bindings"], func(c *host.Component) bindings.Binding {
+		return bindings.Binding{Name: c.Name, Conn: cs.conn(c), Properties: c.Spec().Properties(),
+			Input:  c.Serves("dapr.proto.components.v1.InputBinding"),
+			Output: c.Serves("dapr.proto.components.v1.OutputBinding")}
+	}, func(b bindings.Binding, c *host.Component) bindings.Binding { b.Features = c.Features(); return b })
 }
 
 func (cs *components) lockStores() lock.Stores {

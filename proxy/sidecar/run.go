@@ -25,6 +25,7 @@ import (
 	sidecarv1 "github.com/outrigger/outrigger/proto/gen/outrigger/sidecar/v1"
 	"github.com/outrigger/outrigger/proxy/admin"
 	"github.com/outrigger/outrigger/proxy/appchannel"
+	"github.com/outrigger/outrigger/proxy/bindings"
 	"github.com/outrigger/outrigger/proxy/configuration"
 	"github.com/outrigger/outrigger/proxy/filters"
 	"github.com/outrigger/outrigger/proxy/grpcapi"
@@ -159,6 +160,8 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	pubsubAPI := pubsub.New(pubsub.Config{AppID: o.AppID, Brokers: comps.brokers(), App: app,
 		Declarative: res.Subscriptions, Logger: log.With("scope", "pubsub"), Retrier: pols.inbound()})
+	bindingsAPI := bindings.New(bindings.Config{AppID: o.AppID, Bindings: comps.bindings(), App: app, State: stateAPI,
+		Logger: log.With("scope", "bindings")})
 	lockAPI := lock.New(lock.Config{AppID: o.AppID, Stores: comps.lockStores(), Logger: log.With("scope", "lock")})
 	var confApp configuration.AppChannel
 	if httpApp, ok := channel.(*appchannel.HTTPChannel); ok {
@@ -192,7 +195,7 @@ func Run(ctx context.Context, o *Options) error {
 	shutdown := sync.OnceFunc(func() { log.Info("shutdown requested through the API"); cancel() })
 	router := httpapi.New(httpapi.Config{
 		AppID: o.AppID, Invoke: inv, Metadata: md, Health: health, Shutdown: shutdown,
-		MaxBodySize: maxBody, Logger: log, Blocks: []httpapi.RouteRegistrar{stateAPI, secretsAPI, pubsubAPI, lockAPI, confAPI},
+		MaxBodySize: maxBody, Logger: log, Blocks: []httpapi.RouteRegistrar{stateAPI, secretsAPI, pubsubAPI, bindingsAPI, lockAPI, confAPI},
 	})
 	readBuf := 4 << 10
 	if o.ReadBufferSizeKB > 0 {
@@ -208,7 +211,7 @@ func Run(ctx context.Context, o *Options) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	grpcSrv := grpcapi.New(grpcapi.Config{Invoke: inv, Metadata: md, Shutdown: shutdown, Options: chain.GRPCOptions(),
-		Blocks: grpcapi.Blocks{State: stateAPI, Secrets: secretsAPI, PubSub: pubsubAPI, Lock: lockAPI, Configuration: confAPI}})
+		Blocks: grpcapi.Blocks{State: stateAPI, Secrets: secretsAPI, PubSub: pubsubAPI, Lock: lockAPI, Configuration: confAPI, Bindings: bindingsAPI}})
 	internalSrv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(4<<20),
@@ -267,6 +270,9 @@ func Run(ctx context.Context, o *Options) error {
 		if err := pubsubAPI.Start(ctx); err != nil {
 			log.Error("pub/sub subscriptions did not start", "err", err)
 		}
+		if err := bindingsAPI.Start(ctx); err != nil {
+			log.Error("input bindings did not start", "err", err)
+		}
 	})
 	go func() {
 		if appAddr == "" {
@@ -313,6 +319,9 @@ func Run(ctx context.Context, o *Options) error {
 	_ = member.Close(sctx) // leave first, so callers stop picking us
 	if err := pubsubAPI.Stop(sctx); err != nil {
 		log.Warn("pub/sub did not drain in time", "err", err)
+	}
+	if err := bindingsAPI.Stop(sctx); err != nil {
+		log.Warn("input bindings did not drain in time", "err", err)
 	}
 	_ = confAPI.Close()
 	var sw sync.WaitGroup
