@@ -26,6 +26,9 @@ const (
 	idleRecheck = time.Second
 	// retryDelay is the pause after a failed claim (e.g. database busy).
 	retryDelay = 100 * time.Millisecond
+	// nackBackoff is the delay before a message nacked twice comes again;
+	// it doubles with every further nack, up to visibilityTimeout.
+	nackBackoff = 100 * time.Millisecond
 )
 
 // Broker is the pubsub.sqlite component: a durable log in one SQLite file.
@@ -508,14 +511,22 @@ func (b *Broker) nextDue(ctx context.Context, q queryer, topic string) (int64, e
 func (b *Broker) settle(topic, id string, herr error) {
 	msgID, _ := strconv.ParseInt(id, 10, 64)
 	stmt := `DELETE FROM ` + b.t.leases + ` WHERE topic = ? AND grp = ? AND msg_id = ?`
+	args := []any{topic, b.cfg.consumerID, msgID}
 	if herr != nil {
-		stmt = `UPDATE ` + b.t.leases + ` SET lease_until = 0 WHERE topic = ? AND grp = ? AND msg_id = ?`
+		// The first nack makes the message due at once; repeated nacks of
+		// the same message back off (100 ms, 200 ms, … up to
+		// visibilityTimeout) so a message the app keeps refusing cannot
+		// spin a hot loop.
+		stmt = `UPDATE ` + b.t.leases + ` SET lease_until = CASE WHEN attempts <= 1 THEN 0
+			ELSE ? + MIN(?, ` + strconv.FormatInt(nackBackoff.Milliseconds(), 10) + ` << MIN(attempts - 2, 20)) END
+			WHERE topic = ? AND grp = ? AND msg_id = ?`
+		args = append([]any{nowMillis(), b.cfg.visibilityTimeout.Milliseconds()}, args...)
 	}
 	for attempt := range 3 {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 		}
-		if b.exec(stmt, topic, b.cfg.consumerID, msgID) == nil {
+		if b.exec(stmt, args...) == nil {
 			if herr != nil {
 				b.notify()
 			}

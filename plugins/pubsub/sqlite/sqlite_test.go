@@ -311,6 +311,35 @@ func TestVisibilityTimeout(t *testing.T) {
 	}
 }
 
+// TestNackBackoff: the first nack redelivers at once, later ones back off.
+func TestNackBackoff(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "pubsub.db")
+	b := newBroker(t, sdk.Metadata{"connectionString": db, "consumerID": "g"})
+	times := make(chan time.Time, 16)
+	subscribe(t, b, "nacks", func(context.Context, *sdk.Message) error {
+		times <- time.Now()
+		return errors.New("refused")
+	})
+	publish(t, b, "nacks", "poison")
+	var at []time.Time
+	for len(at) < 4 {
+		select {
+		case tm := <-times:
+			at = append(at, tm)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %d deliveries of a nacked message", len(at))
+		}
+	}
+	gaps := []time.Duration{at[1].Sub(at[0]), at[2].Sub(at[1]), at[3].Sub(at[2])}
+	t.Logf("gaps between deliveries: %v", gaps)
+	if gaps[0] > 80*time.Millisecond && !raceEnabled {
+		t.Errorf("first redelivery after %v, want at once", gaps[0])
+	}
+	if gaps[1] < 90*time.Millisecond || gaps[2] < 190*time.Millisecond {
+		t.Errorf("repeated nacks did not back off: gaps %v, want >= 100ms then >= 200ms", gaps)
+	}
+}
+
 // TestRetention: messages older than retentionPeriod are swept and not
 // delivered to a group that starts at the oldest message.
 func TestRetention(t *testing.T) {
