@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/outrigger/outrigger/plugins/sdk"
 	"github.com/outrigger/outrigger/plugins/sdk/sdktest"
 )
@@ -29,7 +31,23 @@ func TestConformance(t *testing.T) {
 		"redeliverInterval": "200ms",
 		"maxLenApprox":      "10000",
 	}
+	t.Cleanup(func() { deleteKitStreams(t) })
 	sdktest.ExercisePubSub(t, New, md, sdktest.RedeliveryWithin(5*time.Second), sdktest.ReadyWithin(5*time.Second))
+}
+
+// deleteKitStreams removes the streams the conformance kit created (topics
+// named ct<12 hex digits>-<case>).
+func deleteKitStreams(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer c.Close()
+	ctx := context.Background()
+	iter := c.ScanType(ctx, 0, "ct????????????-*", 100, "stream").Iterator()
+	for iter.Next(ctx) {
+		_ = c.Del(ctx, iter.Val()).Err()
+	}
+	if err := iter.Err(); err != nil {
+		t.Logf("cleaning up the kit's streams: %v", err)
+	}
 }
 
 func TestInitErrors(t *testing.T) {
