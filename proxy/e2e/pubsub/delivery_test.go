@@ -1,7 +1,6 @@
 package pubsube2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -50,6 +49,7 @@ var uuidLike = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 // TestCloudEventFields: a JSON and a text event published over HTTP reach
 // a plain HTTP app as application/cloudevents+json with Dapr's envelope.
 func TestCloudEventFields(t *testing.T) {
+	t.Parallel()
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			topic := uniq("ce-")
@@ -113,8 +113,10 @@ func mode(d delivery) string {
 // event); DROP → the dead-letter topic; RETRY until the retries run out →
 // the dead-letter topic; 404 → dropped, not redelivered.
 func TestDeliveryOutcomes(t *testing.T) {
+	t.Parallel()
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
 			topic, dlq := uniq("outcome-"), uniq("dlq-")
 			reply := func(d delivery, nth int) answer {
 				if d.path != "/events" {
@@ -192,13 +194,4 @@ func TestDeliveryOutcomes(t *testing.T) {
 			}
 		})
 	}
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

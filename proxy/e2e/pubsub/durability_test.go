@@ -252,3 +252,50 @@ func TestSidecarKilledResumes(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownDrainsInFlight: an event the app is still handling when its
+// sidecar gets SIGTERM is finished and acknowledged during the graceful
+// shutdown, so the next sidecar of the app does not deliver it again.
+func TestShutdownDrainsInFlight(t *testing.T) {
+	t.Parallel()
+	for _, b := range brokers {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			topic := uniq("drain-")
+			cleanupTopics(t, topic)
+			res := resources(t, b.yaml(t, nil))
+			handling := make(chan struct{}, 1)
+			slow := func(d delivery, nth int) answer {
+				select {
+				case handling <- struct{}{}:
+				default:
+				}
+				time.Sleep(time.Second)
+				return success
+			}
+			a := startApp(t, []map[string]any{{"pubsubname": "pubsub", "topic": topic, "route": "/events"}}, slow)
+			subID := uniq("drainer-")
+			sub := startSidecar(t, sidecarOpts{appID: subID, appPort: a.port, resources: res})
+			waitSubscribed(t, sub, topic)
+			pub := startSidecar(t, sidecarOpts{appID: uniq("pub-"), resources: res})
+			publishN(t, pub, topic, 0, 1)
+			select {
+			case <-handling:
+			case <-time.After(15 * time.Second):
+				t.Fatal("the event was not delivered")
+			}
+			sub.stop() // SIGTERM while the app handles the event (grace 5 s)
+			if sub.waitErr != nil {
+				t.Errorf("sidecar exit: %v", sub.waitErr)
+			}
+			sub2 := startSidecar(t, sidecarOpts{appID: subID, appPort: a.port, resources: res})
+			waitSubscribed(t, sub2, topic)
+			// A lease or pending entry not acknowledged would come back
+			// within the 5 s visibility / processing timeout (+1 s reclaim).
+			time.Sleep(7 * time.Second)
+			if n := a.dataIDs("/events")["0"]; n != 1 {
+				t.Errorf("the event in flight at SIGTERM was delivered %d times, want 1 (finished and acknowledged while draining)", n)
+			}
+		})
+	}
+}

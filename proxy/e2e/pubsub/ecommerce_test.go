@@ -23,6 +23,7 @@ var ecommerceDir = filepath.Join("..", "..", "..", "examples", "ecommerce")
 // example differ only in pubsub.yaml: the subscriptions are the same file,
 // and each pubsub.yaml is a component named "pubsub" of the right type.
 func TestEcommerceComponentsAgree(t *testing.T) {
+	t.Parallel()
 	want, err := os.ReadFile(filepath.Join(ecommerceDir, "components", "subscriptions.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ func declarative(t *testing.T, extraMD map[string]string, docs ...string) (pub, 
 // TestCELRouting: a v2alpha1 Subscription's rules are CEL over the event,
 // evaluated in order, the default route last.
 func TestCELRouting(t *testing.T) {
+	t.Parallel()
 	topic := uniq("routed-")
 	pub, sub, a, _ := declarative(t, nil, subscriptionYAML("routes", topic, "/default", [][2]string{
 		{`event.data.amount > 1000`, "/big"},
@@ -75,6 +76,7 @@ func TestCELRouting(t *testing.T) {
 // bytes as they are; a rawPayload subscription gets them wrapped in a
 // CloudEvent with data_base64.
 func TestRawPayload(t *testing.T) {
+	t.Parallel()
 	topic := uniq("raw-")
 	pub, sub, a, _ := declarative(t, nil,
 		subscriptionYAML("raw", topic, "/raw", nil, "", map[string]string{"rawPayload": "true"}, "subscriber"))
@@ -107,6 +109,7 @@ func TestRawPayload(t *testing.T) {
 // its own content type (a user CloudEvent kept as it is); bad entries are
 // rejected as Dapr does.
 func TestBulkPublish(t *testing.T) {
+	t.Parallel()
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			topic := uniq("bulk-")
@@ -159,6 +162,7 @@ func TestBulkPublish(t *testing.T) {
 // the component; forbidden publishes answer 403 ERR_PUBSUB_FORBIDDEN over
 // HTTP and PermissionDenied over gRPC, forbidden subscriptions are not made.
 func TestScoping(t *testing.T) {
+	t.Parallel()
 	open, closed, other := uniq("open-"), uniq("closed-"), uniq("other-")
 	md := map[string]string{
 		"publishingScopes":   "publisher=" + open,

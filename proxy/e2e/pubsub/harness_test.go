@@ -214,7 +214,7 @@ func (s *syncBuffer) String() string {
 }
 
 // proc is a child process the test started; it is ended in t.Cleanup and
-// its output is printed when the test failed.
+// its output is printed when the test failed (or PUBSUBE2E_LOGS is set).
 type proc struct {
 	name    string
 	cmd     *exec.Cmd
@@ -253,25 +253,27 @@ func startProc(t *testing.T, name string, env []string, dir, bin string, args ..
 	go func() { p.waitErr = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("PUBSUBE2E_LOGS") != "" {
 			t.Logf("---- output of %s (pid %d, exit %v) ----\n%s", p.name, p.cmd.Process.Pid, p.waitErr, p.out)
 		}
 	})
 	return p
 }
 
-// stop sends SIGTERM to the process group, then SIGKILL after 10 s.
+// stop sends SIGTERM to the process (as `kill <pid>` or `outrigger stop`
+// would; its plugins are its to stop), SIGKILL after 10 s, then SIGKILL to
+// whatever is left of its process group (plugins of a killed sidecar).
 func (p *proc) stop() {
-	if p.exited() {
-		return
+	if !p.exited() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 }
 
 // kill sends SIGKILL to the process only (its plugins notice on their own)

@@ -19,6 +19,7 @@ import (
 // AddTopicEventHandler, which serves GET /dapr/subscribe) gets the events,
 // and an error with retry=true makes the sidecar deliver again.
 func TestGoSDK(t *testing.T) {
+	t.Parallel()
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			topic := uniq("sdk-")
@@ -97,6 +98,7 @@ func TestGoSDK(t *testing.T) {
 // published meanwhile arrive on it, a Retry brings the event back, and the
 // subscription shows in the metadata as STREAMING while it is open.
 func TestGoSDKStreamingSubscribe(t *testing.T) {
+	t.Parallel()
 	topic := uniq("stream-")
 	res := resources(t, sqliteYAML(t, nil))
 	s := startSidecar(t, sidecarOpts{appID: uniq("streamer-"), resources: res})
