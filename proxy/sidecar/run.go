@@ -13,13 +13,9 @@ import (
 	"sync"
 	"time"
 
-	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/status"
 
 	"github.com/outrigger/outrigger/discovery"
 	sidecarv1 "github.com/outrigger/outrigger/proto/gen/outrigger/sidecar/v1"
@@ -43,143 +39,235 @@ import (
 )
 
 // Run starts the sidecar and serves until ctx ends or the shutdown API is
-// called, then drains in-flight work for the graceful-shutdown period.
+// called, then drains in-flight work for the graceful-shutdown period. It
+// only sequences the parts; each step below owns one of them.
 func Run(ctx context.Context, o *Options) error {
-	start := time.Now()
 	if err := o.normalize(); err != nil {
 		return err
 	}
-	log := newLogger(o)
-	maxBody, err := o.maxBody()
-	if err != nil {
-		return fmt.Errorf("--max-body-size: %w", err)
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
-	// Resources and configuration: loaded and validated now; each kind takes
-	// effect as its building block lands.
-	res, conf, err := loadResources(ctx, o, log)
-	if err != nil {
-		return err
-	}
-
-	// Telemetry: tracing and metrics from the Configuration.
-	tracing, metrics, reg, err := startTelemetry(ctx, o, conf, log)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tracing.Shutdown(context.Background()) }()
-	pols, err := newPolicies(res.Resiliencies, o.AppID, metrics, log.With("scope", "resiliency"))
-	if err != nil {
-		return err
-	}
-
-	// Listeners first, so the ports are taken (and reported) at once.
-	apiHosts := listenHosts(o.ListenAddresses)
-	httpLns, err := listenAll(apiHosts, o.HTTPPort)
-	if err != nil {
-		return fmt.Errorf("HTTP API port: %w", err)
-	}
-	grpcLns, err := listenAll(apiHosts, o.GRPCPort)
-	if err != nil {
-		closeAll(httpLns)
-		return fmt.Errorf("gRPC API port: %w", err)
-	}
-	advertise := advertiseHost(o)
-	internalLn, err := net.Listen("tcp", net.JoinHostPort(advertise, strconv.Itoa(o.InternalGRPCPort)))
-	if err != nil {
-		closeAll(httpLns)
-		closeAll(grpcLns)
-		return fmt.Errorf("internal gRPC port: %w", err)
-	}
-	internalAddr := internalLn.Addr().String()
-
-	// Discovery.
-	member, err := discovery.Start(ctx, discovery.Config{
-		AppID:        o.AppID,
-		InternalAddr: internalAddr,
-		BindAddr:     advertise,
-		GossipPort:   o.GossipPort,
-		Join:         o.GossipJoin,
-		Seeds:        registrySeeds,
-		Logger:       log.With("scope", "discovery"),
-	})
-	if err != nil {
-		closeAll(httpLns)
-		closeAll(grpcLns)
-		_ = internalLn.Close()
-		return fmt.Errorf("start gossip: %w", err)
-	}
-	strategy := discovery.RoundRobin
-	if o.Balancer == "least-outstanding" || o.Balancer == "p2c" {
-		strategy = discovery.LeastOutstanding
-	}
-	balancer := discovery.NewBalancer(member, discovery.WithStrategy(strategy))
-	picker := pickerAdapter{balancer}
-
-	// Components: every one runs out of process, supervised by the plugin host.
-	comps, err := startComponents(ctx, o, res, pols, log.With("scope", "plugins"))
-	if err != nil {
-		_ = member.Close(context.Background())
-		closeAll(httpLns)
-		closeAll(grpcLns)
-		_ = internalLn.Close()
-		return err
-	}
-	var secretScopes []resources.SecretsScope
-	if conf.Spec.Secrets != nil {
-		secretScopes = conf.Spec.Secrets.Scopes
-	}
-	secretsAPI := secrets.New(secrets.Config{Stores: comps.secretStores(), Scopes: secretScopes, Logger: log.With("scope", "secrets")})
-	stateAPI := state.New(state.Config{AppID: o.AppID, Namespace: os.Getenv("NAMESPACE"), Stores: comps.stateStores(), Logger: log.With("scope", "state")})
-
-	// App channel.
-	appAddr := ""
-	var channel appchannel.Channel
-	var grpcApp *appchannel.GRPCChannel
-	appToken := os.Getenv("APP_API_TOKEN")
-	if o.AppPort > 0 {
-		appAddr = net.JoinHostPort(o.AppChannelAddress, strconv.Itoa(o.AppPort))
-		if o.AppProtocol == "grpc" {
-			grpcApp, err = appchannel.NewGRPC(appAddr, appToken)
-			if err != nil {
-				return err
-			}
-			channel = grpcApp
-		} else {
-			channel = appchannel.NewHTTP(appAddr, appToken, o.AppMaxConcurrency)
+	s := &sidecar{o: o, start: time.Now(), log: newLogger(o), cancel: cancel, health: &httpapi.Health{}}
+	defer s.cleanup()
+	for _, step := range []func(context.Context) error{
+		s.configure,       // resources, Configuration, telemetry, resiliency policies
+		s.listen,          // API, internal and gossip ports
+		s.join,            // gossip discovery
+		s.startComponents, // plugins: every component out of process
+		s.connectApp,      // the app channel
+		s.buildBlocks,     // building blocks, metadata
+		s.serve,           // pipeline, API servers, metrics, admin
+	} {
+		if err := step(ctx); err != nil {
+			return err
 		}
 	}
+	s.health.Outbound.Store(true)
+	s.log.Info("outbound ready", "http", addrs(s.httpLns), "grpc", addrs(s.grpcLns), "internal", s.internalAddr,
+		"gossip", s.member.GossipAddr(), "startup", time.Since(s.start).Round(time.Microsecond).String())
+	s.register()
+	go s.waitForApp(ctx)
 
-	inv := invoke.New(invoke.Config{AppID: o.AppID, Local: channel, Picker: picker, Logger: log.With("scope", "invoke"), ProxyApp: grpcApp,
-		Tracing: tracing, Metrics: metrics, Resiliency: pols.current})
-	var app pubsub.AppChannel
-	if channel != nil {
-		app = channel
+	<-ctx.Done()
+	s.drain()
+	return nil
+}
+
+// sidecar is the running sidecar's parts, filled in by Run's steps.
+type sidecar struct {
+	o      *Options
+	start  time.Time
+	log    *slog.Logger
+	cancel context.CancelFunc
+	health *httpapi.Health
+	// closers run in reverse order when Run returns (after a failed step too).
+	closers []func()
+
+	res     *resources.Set
+	conf    *resources.Configuration
+	tracing *telemetry.Tracing
+	metrics *telemetry.Metrics
+	reg     *prometheus.Registry
+	pols    *policies
+	maxBody int64
+
+	httpLns, grpcLns []net.Listener
+	internalLn       net.Listener
+	internalAddr     string
+	advertise        string
+
+	member   *discovery.Member
+	balancer *discovery.Balancer
+	comps    *components
+
+	appAddr string
+	channel appchannel.Channel
+	grpcApp *appchannel.GRPCChannel
+
+	inv       *invoke.Service
+	md        *metadata.Store
+	blocks    blocks
+	servers   servers
+	adminPort int
+	removeReg func()
+}
+
+// blocks are the building blocks.
+type blocks struct {
+	state    *state.API
+	secrets  *secrets.API
+	pubsub   *pubsub.API
+	bindings *bindings.API
+	lock     *lock.API
+	config   *configuration.API
+}
+
+// servers are what serve; wg tracks their goroutines.
+type servers struct {
+	http, metrics, admin, prof *http.Server
+	grpc, internal             *grpc.Server
+	fresh                      *freshConns
+	wg                         sync.WaitGroup
+}
+
+func (s *sidecar) onClose(f func()) { s.closers = append(s.closers, f) }
+
+func (s *sidecar) cleanup() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
 	}
-	pubsubAPI := pubsub.New(pubsub.Config{AppID: o.AppID, Brokers: comps.brokers(), App: app,
-		Declarative: res.Subscriptions, Logger: log.With("scope", "pubsub"), Retrier: pols.inbound()})
-	bindingsAPI := bindings.New(bindings.Config{AppID: o.AppID, Bindings: comps.bindings(), App: app, State: stateAPI,
-		Logger: log.With("scope", "bindings")})
-	lockAPI := lock.New(lock.Config{AppID: o.AppID, Stores: comps.lockStores(), Logger: log.With("scope", "lock")})
+}
+
+func (s *sidecar) configure(ctx context.Context) error {
+	var err error
+	if s.maxBody, err = s.o.maxBody(); err != nil {
+		return fmt.Errorf("--max-body-size: %w", err)
+	}
+	// Resources and configuration: loaded and validated before anything starts.
+	if s.res, s.conf, err = loadResources(ctx, s.o, s.log); err != nil {
+		return err
+	}
+	if s.tracing, s.metrics, s.reg, err = startTelemetry(ctx, s.o, s.conf, s.log); err != nil {
+		return err
+	}
+	s.onClose(func() { _ = s.tracing.Shutdown(context.Background()) })
+	s.pols, err = newPolicies(s.res.Resiliencies, s.o.AppID, s.metrics, s.log.With("scope", "resiliency"))
+	return err
+}
+
+// listen takes the ports first, so they are taken (and reported) at once.
+func (s *sidecar) listen(context.Context) error {
+	hosts := listenHosts(s.o.ListenAddresses)
+	var err error
+	if s.httpLns, err = listenAll(hosts, s.o.HTTPPort); err != nil {
+		return fmt.Errorf("HTTP API port: %w", err)
+	}
+	s.onClose(func() { closeAll(s.httpLns) })
+	if s.grpcLns, err = listenAll(hosts, s.o.GRPCPort); err != nil {
+		return fmt.Errorf("gRPC API port: %w", err)
+	}
+	s.onClose(func() { closeAll(s.grpcLns) })
+	s.advertise = advertiseHost(s.o)
+	if s.internalLn, err = net.Listen("tcp", net.JoinHostPort(s.advertise, strconv.Itoa(s.o.InternalGRPCPort))); err != nil {
+		return fmt.Errorf("internal gRPC port: %w", err)
+	}
+	s.onClose(func() { _ = s.internalLn.Close() })
+	s.internalAddr = s.internalLn.Addr().String()
+	return nil
+}
+
+func (s *sidecar) join(ctx context.Context) error {
+	var err error
+	s.member, err = discovery.Start(ctx, discovery.Config{
+		AppID: s.o.AppID, InternalAddr: s.internalAddr, BindAddr: s.advertise,
+		GossipPort: s.o.GossipPort, Join: s.o.GossipJoin, Seeds: registrySeeds,
+		Logger: s.log.With("scope", "discovery"),
+	})
+	if err != nil {
+		return fmt.Errorf("start gossip: %w", err)
+	}
+	s.onClose(func() { _ = s.member.Close(context.Background()) })
+	strategy := discovery.RoundRobin
+	if s.o.Balancer == "least-outstanding" || s.o.Balancer == "p2c" {
+		strategy = discovery.LeastOutstanding
+	}
+	s.balancer = discovery.NewBalancer(s.member, discovery.WithStrategy(strategy))
+	return nil
+}
+
+func (s *sidecar) startComponents(ctx context.Context) error {
+	var err error
+	if s.comps, err = startComponents(ctx, s.o, s.res, s.pols, s.log.With("scope", "plugins")); err != nil {
+		return err
+	}
+	s.onClose(func() { _ = s.comps.host.Close(context.Background()) })
+	return nil
+}
+
+func (s *sidecar) connectApp(context.Context) error {
+	if s.o.AppPort <= 0 {
+		return nil
+	}
+	s.appAddr = net.JoinHostPort(s.o.AppChannelAddress, strconv.Itoa(s.o.AppPort))
+	token := os.Getenv("APP_API_TOKEN")
+	if s.o.AppProtocol == "grpc" {
+		g, err := appchannel.NewGRPC(s.appAddr, token)
+		if err != nil {
+			return err
+		}
+		s.grpcApp, s.channel = g, g
+	} else {
+		s.channel = appchannel.NewHTTP(s.appAddr, token, s.o.AppMaxConcurrency)
+	}
+	s.onClose(func() { _ = s.channel.Close() })
+	return nil
+}
+
+func (s *sidecar) buildBlocks(context.Context) error {
+	o, log, comps := s.o, s.log, s.comps
+	s.inv = invoke.New(invoke.Config{AppID: o.AppID, Local: s.channel, Picker: pickerAdapter{s.balancer},
+		Logger: log.With("scope", "invoke"), ProxyApp: s.grpcApp,
+		Tracing: s.tracing, Metrics: s.metrics, Resiliency: s.pols.current})
+	s.onClose(func() { _ = s.inv.Close() })
+	var app pubsub.AppChannel // nil when there is no app
+	if s.channel != nil {
+		app = s.channel
+	}
 	var confApp configuration.AppChannel
-	if httpApp, ok := channel.(*appchannel.HTTPChannel); ok {
+	if httpApp, ok := s.channel.(*appchannel.HTTPChannel); ok {
 		confApp = httpApp // updates are pushed to HTTP apps; gRPC apps subscribe by stream
 	}
-	confAPI := configuration.New(configuration.Config{Stores: comps.configurationStores(), AppChannel: confApp, Logger: log.With("scope", "configuration")})
-	md := metadata.New(o.AppID, appConnection(o), metadata.Sources{
+	var secretScopes []resources.SecretsScope
+	if s.conf.Spec.Secrets != nil {
+		secretScopes = s.conf.Spec.Secrets.Scopes
+	}
+	b := &s.blocks
+	b.secrets = secrets.New(secrets.Config{Stores: comps.secretStores(), Scopes: secretScopes, Logger: log.With("scope", "secrets")})
+	b.state = state.New(state.Config{AppID: o.AppID, Namespace: os.Getenv("NAMESPACE"), Stores: comps.stateStores(), Logger: log.With("scope", "state")})
+	b.pubsub = pubsub.New(pubsub.Config{AppID: o.AppID, Brokers: comps.brokers(), App: app,
+		Declarative: s.res.Subscriptions, Logger: log.With("scope", "pubsub"), Retrier: s.pols.inbound()})
+	b.bindings = bindings.New(bindings.Config{AppID: o.AppID, Bindings: comps.bindings(), App: app, State: b.state,
+		Logger: log.With("scope", "bindings")})
+	b.lock = lock.New(lock.Config{AppID: o.AppID, Stores: comps.lockStores(), Logger: log.With("scope", "lock")})
+	b.config = configuration.New(configuration.Config{Stores: comps.configurationStores(), AppChannel: confApp,
+		Logger: log.With("scope", "configuration")})
+	s.onClose(func() { _ = b.config.Close() })
+	s.md = metadata.New(o.AppID, appConnection(o), metadata.Sources{
 		Components:    comps.registered,
-		Subscriptions: pubsubAPI.Subscriptions,
+		Subscriptions: b.pubsub.Subscriptions,
 		Extended: func() map[string]string {
 			ext := comps.extended()
-			ext["outrigger.gossipAddr"], ext["outrigger.internalAddr"] = member.GossipAddr(), internalAddr
+			ext["outrigger.gossipAddr"], ext["outrigger.internalAddr"] = s.member.GossipAddr(), s.internalAddr
 			return ext
 		},
 	})
+	return nil
+}
 
-	// The pipeline.
-	fs := []pipeline.Filter{filters.Recover(log), filters.Tracing(tracing), filters.Metrics(metrics)}
+// serve builds the pipeline and starts every server.
+func (s *sidecar) serve(context.Context) error {
+	o, log, b := s.o, s.log, &s.blocks
+	fs := []pipeline.Filter{filters.Recover(log), filters.Tracing(s.tracing), filters.Metrics(s.metrics)}
 	if o.EnableAPILogging {
 		fs = append(fs, filters.AccessLog(log.With("scope", "api"), true))
 	}
@@ -190,423 +278,167 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-
-	health := &httpapi.Health{}
-	shutdown := sync.OnceFunc(func() { log.Info("shutdown requested through the API"); cancel() })
+	shutdown := sync.OnceFunc(func() { log.Info("shutdown requested through the API"); s.cancel() })
 	router := httpapi.New(httpapi.Config{
-		AppID: o.AppID, Invoke: inv, Metadata: md, Health: health, Shutdown: shutdown,
-		MaxBodySize: maxBody, Logger: log, Blocks: []httpapi.RouteRegistrar{stateAPI, secretsAPI, pubsubAPI, bindingsAPI, lockAPI, confAPI},
+		AppID: o.AppID, Invoke: s.inv, Metadata: s.md, Health: s.health, Shutdown: shutdown,
+		MaxBodySize: s.maxBody, Logger: log,
+		Blocks: []httpapi.RouteRegistrar{b.state, b.secrets, b.pubsub, b.bindings, b.lock, b.config},
 	})
 	readBuf := 4 << 10
 	if o.ReadBufferSizeKB > 0 {
 		readBuf = o.ReadBufferSizeKB << 10
 	}
-	fresh := &freshConns{m: map[net.Conn]struct{}{}}
-	httpSrv := &http.Server{
+	sv := &s.servers
+	sv.fresh = &freshConns{m: map[net.Conn]struct{}{}}
+	sv.http = &http.Server{
 		Handler:           chain.HTTP(router),
-		ConnState:         fresh.track,
+		ConnState:         sv.fresh.track,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    readBuf * 4,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	grpcSrv := grpcapi.New(grpcapi.Config{Invoke: inv, Metadata: md, Shutdown: shutdown, Options: chain.GRPCOptions(),
-		Blocks: grpcapi.Blocks{State: stateAPI, Secrets: secretsAPI, PubSub: pubsubAPI, Lock: lockAPI, Configuration: confAPI, Bindings: bindingsAPI}})
-	internalSrv := grpc.NewServer(
+	sv.grpc = grpcapi.New(grpcapi.Config{Invoke: s.inv, Metadata: s.md, Shutdown: shutdown, Options: chain.GRPCOptions(),
+		Blocks: grpcapi.Blocks{State: b.state, Secrets: b.secrets, PubSub: b.pubsub, Lock: b.lock,
+			Configuration: b.config, Bindings: b.bindings}})
+	sv.internal = grpc.NewServer(
 		grpc.MaxRecvMsgSize(64<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(4<<20),
 		grpc.ReadBufferSize(64<<10), grpc.WriteBufferSize(64<<10),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
-	sidecarv1.RegisterInvokeServiceServer(internalSrv, inv)
+	sidecarv1.RegisterInvokeServiceServer(sv.internal, s.inv)
 
-	var wg sync.WaitGroup
-	serve := func(name string, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
-				log.Error("server stopped", "server", name, "err", err)
-				cancel()
-			}
-		}()
+	for _, ln := range s.httpLns {
+		s.run("http", func() error { return sv.http.Serve(ln) })
 	}
-	for _, ln := range httpLns {
-		serve("http", func() error { return httpSrv.Serve(ln) })
+	for _, ln := range s.grpcLns {
+		s.run("grpc", func() error { return sv.grpc.Serve(ln) })
 	}
-	for _, ln := range grpcLns {
-		serve("grpc", func() error { return grpcSrv.Serve(ln) })
-	}
-	serve("internal", func() error { return internalSrv.Serve(internalLn) })
-	metricsSrv := startMetrics(o, reg, log, serve)
-	profSrv := startProfiling(o, log, serve)
-	adminSrv, adminPort := startAdmin(o, log, map[string]admin.Page{
-		"members":     func() any { return member.Members() },
-		"clusters":    clustersPage(member, balancer, pols),
+	s.run("internal", func() error { return sv.internal.Serve(s.internalLn) })
+	sv.metrics = startMetrics(o, s.reg, log, s.run)
+	sv.prof = startProfiling(o, log, s.run)
+	pols, comps := s.pols, s.comps
+	var adminPort int
+	sv.admin, adminPort = startAdmin(o, log, map[string]admin.Page{
+		"members":     func() any { return s.member.Members() },
+		"clusters":    clustersPage(s.member, s.balancer, pols),
 		"breakers":    func() any { return pols.current().Snapshot() },
-		"config_dump": configDump(o, func() any { return summarize(res) }),
+		"config_dump": configDump(o, func() any { return summarize(s.res) }),
 		"plugins":     func() any { return comps.host.Plugins() },
 		"components":  func() any { return comps.host.Components() },
-	}, health.Ready.Load, serve)
-
-	health.Outbound.Store(true)
-	log.Info("outbound ready", "app_id", o.AppID, "http", addrs(httpLns), "grpc", addrs(grpcLns),
-		"internal", internalAddr, "gossip", member.GossipAddr(), "startup", time.Since(start).Round(time.Microsecond).String())
-
-	removeReg, err := hostreg.Write(hostreg.Entry{
-		AppID: o.AppID, PID: os.Getpid(), HTTPPort: port(httpLns), GRPCPort: port(grpcLns),
-		InternalGRPCPort: internalLn.Addr().(*net.TCPAddr).Port, MetricsPort: o.MetricsPort,
-		AdminPort: adminPort, GossipAddr: member.GossipAddr(), AppPort: o.AppPort,
-		Command: strings.Join(os.Args, " "), Started: start,
-	})
-	if err != nil {
-		log.Warn("could not register in the host-local sidecar registry", "err", err)
-		removeReg = func() {}
-	}
-
-	// Wait for the app like daprd, start what needs the app (subscriptions),
-	// then report ready.
-	startApp := sync.OnceFunc(func() {
-		if err := pubsubAPI.Start(ctx); err != nil {
-			log.Error("pub/sub subscriptions did not start", "err", err)
-		}
-		if err := bindingsAPI.Start(ctx); err != nil {
-			log.Error("input bindings did not start", "err", err)
-		}
-	})
-	go func() {
-		if appAddr == "" {
-			startApp()
-			health.Ready.Store(true)
-			log.Info("ready (no app port)")
-			return
-		}
-		log.Info("waiting for the app", "addr", appAddr)
-		if err := appchannel.WaitForPort(ctx, appAddr); err != nil {
-			return
-		}
-		if o.EnableAppHealthCheck {
-			cfg := appchannel.ProbeConfig{Path: o.AppHealthCheckPath, Interval: time.Duration(o.AppHealthProbeInterval) * time.Second,
-				Timeout: time.Duration(o.AppHealthProbeTimeout) * time.Millisecond, Threshold: o.AppHealthThreshold}
-			changed := func(ok bool) {
-				if ok {
-					startApp()
-				}
-				health.Ready.Store(ok)
-			}
-			var p *appchannel.Prober
-			if grpcApp != nil {
-				p = appchannel.NewGRPCProber(grpcApp, cfg, log, changed)
-			} else {
-				p = appchannel.NewHTTPProber(appAddr, cfg, log, changed)
-			}
-			p.Run(ctx)
-			return
-		}
-		startApp()
-		health.Ready.Store(true)
-		log.Info("ready: the app is listening", "addr", appAddr)
-	}()
-
-	<-ctx.Done()
-
-	// Drain: stop taking new work, finish what is in flight, then leave.
-	log.Info("shutting down", "grace", o.gracePeriod().String())
-	health.Ready.Store(false)
-	removeReg()
-	sctx, scancel := context.WithTimeout(context.Background(), o.gracePeriod())
-	defer scancel()
-	_ = member.Close(sctx) // leave first, so callers stop picking us
-	if err := pubsubAPI.Stop(sctx); err != nil {
-		log.Warn("pub/sub did not drain in time", "err", err)
-	}
-	if err := bindingsAPI.Stop(sctx); err != nil {
-		log.Warn("input bindings did not drain in time", "err", err)
-	}
-	_ = confAPI.Close()
-	var sw sync.WaitGroup
-	sw.Add(3)
-	go func() { defer sw.Done(); _ = httpSrv.Shutdown(sctx) }()
-	fresh.closeAll() // Shutdown would wait seconds for connections that never sent a request
-	go func() { defer sw.Done(); gracefulStop(sctx, grpcSrv) }()
-	go func() { defer sw.Done(); gracefulStop(sctx, internalSrv) }()
-	for _, srv := range []*http.Server{metricsSrv, adminSrv, profSrv} {
-		if srv != nil {
-			_ = srv.Shutdown(sctx)
-		}
-	}
-	sw.Wait()
-	_ = inv.Close()
-	_ = comps.host.Close(sctx)
-	if channel != nil {
-		_ = channel.Close()
-	}
-	wg.Wait()
-	if err := tracing.Shutdown(sctx); err != nil {
-		log.Warn("traces not all exported", "err", err)
-	}
-	log.Info("stopped")
+	}, s.health.Ready.Load, s.run)
+	s.removeReg = func() {}
+	s.adminPort = adminPort
 	return nil
 }
 
-func gracefulStop(ctx context.Context, s *grpc.Server) {
-	done := make(chan struct{})
-	go func() { s.GracefulStop(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.Stop()
-	}
+// run serves f in the background; a server that fails stops the sidecar.
+func (s *sidecar) run(name string, f func() error) {
+	s.servers.wg.Add(1)
+	go func() {
+		defer s.servers.wg.Done()
+		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+			s.log.Error("server stopped", "server", name, "err", err)
+			s.cancel()
+		}
+	}()
 }
 
-// loadResources reads the resources folders and the Configuration (the
-// first --config file; an empty one when none is given).
-func loadResources(ctx context.Context, o *Options, log *slog.Logger) (*resources.Set, *resources.Configuration, error) {
-	conf := &resources.Configuration{}
-	for i, path := range o.Config {
-		c, err := resources.LoadConfiguration(path)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--config: %w", err)
-		}
-		for _, w := range c.Warnings {
-			log.Warn("configuration: ignored", "where", w.String())
-		}
-		if i == 0 {
-			conf = c
-		} else {
-			log.Warn("only the first --config file is used", "ignored", path)
-		}
-	}
-	if len(o.ResourcesPaths) == 0 {
-		return &resources.Set{}, conf, nil
-	}
-	set, err := resources.Load(ctx, o.ResourcesPaths, o.AppID, log.With("scope", "resources"))
+// register lists the sidecar in the host-local registry (outrigger list, and
+// zero-config gossip seeds).
+func (s *sidecar) register() {
+	remove, err := hostreg.Write(hostreg.Entry{
+		AppID: s.o.AppID, PID: os.Getpid(), HTTPPort: port(s.httpLns), GRPCPort: port(s.grpcLns),
+		InternalGRPCPort: s.internalLn.Addr().(*net.TCPAddr).Port, MetricsPort: s.o.MetricsPort,
+		AdminPort: s.adminPort, GossipAddr: s.member.GossipAddr(), AppPort: s.o.AppPort,
+		Command: strings.Join(os.Args, " "), Started: s.start,
+	})
 	if err != nil {
-		return nil, nil, err
+		s.log.Warn("could not register in the host-local sidecar registry", "err", err)
+		return
 	}
-	return set, conf, nil
+	s.removeReg = remove
 }
 
-func newLogger(o *Options) *slog.Logger {
-	var lvl slog.Level
-	switch strings.ToLower(o.LogLevel) {
-	case "debug":
-		lvl = slog.LevelDebug
-	case "warn", "warning":
-		lvl = slog.LevelWarn
-	case "error", "fatal":
-		lvl = slog.LevelError
-	default:
-		lvl = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	var h slog.Handler = slog.NewTextHandler(os.Stdout, opts)
-	if o.LogAsJSON {
-		h = slog.NewJSONHandler(os.Stdout, opts)
-	}
-	return slog.New(h).With("app_id", o.AppID)
-}
-
-// listenHosts are the API servers' bind addresses: --dapr-listen-addresses, or
-// loopback on IPv4 and (when the host has it) IPv6, like daprd.
-func listenHosts(flag string) []string {
-	if flag != "" {
-		var out []string
-		for _, a := range strings.Split(flag, ",") {
-			if a = strings.Trim(strings.TrimSpace(a), "[]"); a != "" {
-				out = append(out, a)
-			}
+// waitForApp waits for the app like daprd (its port, then its health when
+// probing is on), starts what needs the app (subscriptions, input bindings)
+// and reports ready.
+func (s *sidecar) waitForApp(ctx context.Context) {
+	startApp := sync.OnceFunc(func() {
+		if err := s.blocks.pubsub.Start(ctx); err != nil {
+			s.log.Error("pub/sub subscriptions did not start", "err", err)
 		}
-		return out
-	}
-	return []string{"127.0.0.1", "::1"}
-}
-
-// listenAll binds port on every host; the first must succeed, IPv6 loopback may
-// be missing. Port 0 picks one free port, reused for the other hosts.
-func listenAll(hosts []string, p int) ([]net.Listener, error) {
-	var lns []net.Listener
-	for i, h := range hosts {
-		ln, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(p)))
-		if err != nil {
-			if i == 0 {
-				return nil, err
-			}
-			continue // e.g. no IPv6 loopback
+		if err := s.blocks.bindings.Start(ctx); err != nil {
+			s.log.Error("input bindings did not start", "err", err)
 		}
-		if p == 0 {
-			p = ln.Addr().(*net.TCPAddr).Port
+	})
+	if s.appAddr == "" {
+		startApp()
+		s.health.Ready.Store(true)
+		s.log.Info("ready (no app port)")
+		return
+	}
+	s.log.Info("waiting for the app", "addr", s.appAddr)
+	if err := appchannel.WaitForPort(ctx, s.appAddr); err != nil {
+		return
+	}
+	o := s.o
+	if !o.EnableAppHealthCheck {
+		startApp()
+		s.health.Ready.Store(true)
+		s.log.Info("ready: the app is listening", "addr", s.appAddr)
+		return
+	}
+	cfg := appchannel.ProbeConfig{Path: o.AppHealthCheckPath, Interval: time.Duration(o.AppHealthProbeInterval) * time.Second,
+		Timeout: time.Duration(o.AppHealthProbeTimeout) * time.Millisecond, Threshold: o.AppHealthThreshold}
+	changed := func(ok bool) {
+		if ok {
+			startApp()
 		}
-		lns = append(lns, ln)
+		s.health.Ready.Store(ok)
 	}
-	return lns, nil
-}
-
-func closeAll(lns []net.Listener) {
-	for _, l := range lns {
-		_ = l.Close()
-	}
-}
-
-func addrs(lns []net.Listener) string {
-	var s []string
-	for _, l := range lns {
-		s = append(s, l.Addr().String())
-	}
-	return strings.Join(s, ",")
-}
-
-func port(lns []net.Listener) int {
-	if len(lns) == 0 {
-		return 0
-	}
-	return lns[0].Addr().(*net.TCPAddr).Port
-}
-
-// advertiseHost is where other sidecars reach this one: DAPR_HOST_IP, else
-// loopback when gossip is host-local, else the first non-loopback IPv4.
-func advertiseHost(o *Options) string {
-	if ip := os.Getenv("DAPR_HOST_IP"); ip != "" {
-		return ip
-	}
-	if len(o.GossipJoin) == 0 {
-		return "127.0.0.1"
-	}
-	ifaces, _ := net.InterfaceAddrs()
-	for _, a := range ifaces {
-		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
-			return n.IP.String()
-		}
-	}
-	return "127.0.0.1"
-}
-
-// registrySeeds are the gossip addresses of the other sidecars on this host.
-func registrySeeds() []string {
-	entries, err := hostreg.List()
-	if err != nil {
-		return nil
-	}
-	out := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if e.GossipAddr != "" && e.PID != os.Getpid() {
-			out = append(out, e.GossipAddr)
-		}
-	}
-	return out
-}
-
-func appConnection(o *Options) *runtimev1.AppConnectionProperties {
-	p := &runtimev1.AppConnectionProperties{Port: int32(o.AppPort), Protocol: o.AppProtocol, ChannelAddress: o.AppChannelAddress}
-	if o.AppMaxConcurrency > 0 {
-		p.MaxConcurrency = int32(o.AppMaxConcurrency)
-	}
-	if o.EnableAppHealthCheck {
-		p.Health = &runtimev1.AppConnectionHealthProperties{
-			HealthCheckPath:     o.AppHealthCheckPath,
-			HealthProbeInterval: (time.Duration(o.AppHealthProbeInterval) * time.Second).String(),
-			HealthProbeTimeout:  (time.Duration(o.AppHealthProbeTimeout) * time.Millisecond).String(),
-			HealthThreshold:     int32(o.AppHealthThreshold),
-		}
-	}
-	return p
-}
-
-// pickerAdapter gives the invoke building block addresses from discovery.
-type pickerAdapter struct{ b *discovery.Balancer }
-
-func (p pickerAdapter) Pick(ctx context.Context, appID string) (string, func(error), error) {
-	inst, done, err := p.b.Pick(ctx, appID)
-	if err != nil {
-		return "", nil, err
-	}
-	return inst.Addr, func(err error) {
-		// A hop that could not reach the instance skips it until gossip catches up.
-		if status.Code(err) == codes.Unavailable {
-			p.b.MarkFailed(inst.Addr)
-		}
-		done(err)
-	}, nil
-}
-
-// summarize lists the loaded resources without their metadata values (which
-// may hold secrets).
-func summarize(set *resources.Set) any {
-	type item struct {
-		Kind, Name, Type, File string
-		Metadata               []string `json:",omitempty"`
-	}
-	var out []item
-	for _, c := range set.Components {
-		names := make([]string, 0, len(c.Metadata))
-		for _, m := range c.Metadata {
-			names = append(names, m.Name)
-		}
-		out = append(out, item{Kind: "Component", Name: c.Name, Type: c.Type, File: c.Location(), Metadata: names})
-	}
-	for _, s := range set.Subscriptions {
-		out = append(out, item{Kind: "Subscription", Name: s.Name})
-	}
-	for _, r := range set.Resiliencies {
-		out = append(out, item{Kind: "Resiliency", Name: r.Name})
-	}
-	return out
-}
-
-// freshConns tracks HTTP connections that have not sent a request yet
-// (clients' pools open them ahead of need), so shutdown can close them at once
-// instead of waiting for them as http.Server.Shutdown does.
-type freshConns struct {
-	mu sync.Mutex
-	m  map[net.Conn]struct{}
-}
-
-func (f *freshConns) track(c net.Conn, st http.ConnState) {
-	f.mu.Lock()
-	if st == http.StateNew {
-		f.m[c] = struct{}{}
+	var p *appchannel.Prober
+	if s.grpcApp != nil {
+		p = appchannel.NewGRPCProber(s.grpcApp, cfg, s.log, changed)
 	} else {
-		delete(f.m, c)
+		p = appchannel.NewHTTPProber(s.appAddr, cfg, s.log, changed)
 	}
-	f.mu.Unlock()
+	p.Run(ctx)
 }
 
-func (f *freshConns) closeAll() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for c := range f.m {
-		_ = c.Close()
-		delete(f.m, c)
+// drain stops taking new work, finishes what is in flight within the
+// graceful-shutdown period, then leaves; cleanup closes the rest.
+func (s *sidecar) drain() {
+	log := s.log
+	log.Info("shutting down", "grace", s.o.gracePeriod().String())
+	s.health.Ready.Store(false)
+	s.removeReg()
+	ctx, cancel := context.WithTimeout(context.Background(), s.o.gracePeriod())
+	defer cancel()
+	_ = s.member.Close(ctx) // leave first, so callers stop picking us
+	if err := s.blocks.pubsub.Stop(ctx); err != nil {
+		log.Warn("pub/sub did not drain in time", "err", err)
 	}
-}
-
-// startTelemetry builds tracing and metrics from the Configuration (spec.tracing,
-// spec.metrics) on a registry of the sidecar's own.
-func startTelemetry(ctx context.Context, o *Options, conf *resources.Configuration, log *slog.Logger) (*telemetry.Tracing, *telemetry.Metrics, *prometheus.Registry, error) {
-	var ts resources.TracingSpec
-	var ms resources.MetricSpec
-	if conf.Spec.Tracing != nil {
-		ts = *conf.Spec.Tracing
+	if err := s.blocks.bindings.Stop(ctx); err != nil {
+		log.Warn("input bindings did not drain in time", "err", err)
 	}
-	if conf.Spec.Metrics != nil {
-		ms = *conf.Spec.Metrics
-	} else if conf.Spec.Metric != nil {
-		ms = *conf.Spec.Metric
+	sv := &s.servers
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); _ = sv.http.Shutdown(ctx) }()
+	sv.fresh.closeAll() // Shutdown would wait seconds for connections that never sent a request
+	go func() { defer wg.Done(); gracefulStop(ctx, sv.grpc) }()
+	go func() { defer wg.Done(); gracefulStop(ctx, sv.internal) }()
+	for _, srv := range []*http.Server{sv.metrics, sv.admin, sv.prof} {
+		if srv != nil {
+			_ = srv.Shutdown(ctx)
+		}
 	}
-	tracing, err := telemetry.NewTracing(ctx, ts, o.AppID, log.With("scope", "tracing"))
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--config: spec.tracing: %w", err)
+	wg.Wait()
+	sv.wg.Wait()
+	if err := s.tracing.Shutdown(ctx); err != nil {
+		log.Warn("traces not all exported", "err", err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if !o.EnableMetrics {
-		off := false
-		ms.Enabled = &off
-	}
-	metrics, err := telemetry.NewMetrics(reg, ms, o.AppID, os.Getenv("NAMESPACE"), log.With("scope", "metrics"))
-	if err != nil {
-		_ = tracing.Shutdown(ctx)
-		return nil, nil, nil, fmt.Errorf("--config: spec.metrics: %w", err)
-	}
-	return tracing, metrics, reg, nil
+	log.Info("stopped")
 }
