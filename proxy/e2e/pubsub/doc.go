@@ -15,9 +15,11 @@
 // event id to a file before acknowledging it.
 //
 // Covered: CloudEvent fields, RETRY then SUCCESS, DROP and 404, dead-letter
-// topics, an app killed mid-stream, a sidecar restarted (committed position
-// kept), competing consumers and fan-out, CEL routing, raw payloads, bulk
+// topics, an app killed mid-stream, a sidecar stopped or SIGKILLed and
+// restarted (committed position kept), draining of an in-flight event at
+// SIGTERM, competing consumers and fan-out, CEL routing, raw payloads, bulk
 // publish, scoping errors, the Go SDK (PublishEvent, service/http
-// AddTopicEventHandler, streaming Subscribe) and the examples/ecommerce
-// load check on pubsub.sqlite.
+// AddTopicEventHandler, streaming Subscribe) and examples/ecommerce run
+// with `outrigger run -f` and its load check (N=50) on pubsub.sqlite and
+// pubsub.redis. PUBSUBE2E_LOGS=1 prints every process's output.
 package pubsube2e

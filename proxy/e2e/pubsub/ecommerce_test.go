@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"sigs.k8s.io/yaml"
 )
 
@@ -57,8 +58,28 @@ func TestEcommerceComponentsAgree(t *testing.T) {
 // TestEcommerceLoad runs examples/ecommerce/run.yaml with `outrigger run
 // -f` (apps on free ports, the broker an SQLite file of the test's own, the
 // example's subscriptions unchanged) and the example's load checker with
-// N=50: every service must see every order as expected.
+// N=50: every service must see every order as expected. Then the same apps
+// again on components-redis/ (the local Redis; the example's streams
+// "orders" and "bills" are deleted before and after).
 func TestEcommerceLoad(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { ecommerceLoad(t, "components") })
+	t.Run("redis", func(t *testing.T) {
+		needServer(t, "Redis", redisAddr, "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''")
+		deleteStreams := func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			rc := redis.NewClient(&redis.Options{Addr: redisAddr})
+			defer rc.Close()
+			_ = rc.Del(ctx, "orders", "bills").Err()
+		}
+		deleteStreams()
+		t.Cleanup(deleteStreams)
+		ecommerceLoad(t, "components-redis")
+	})
+}
+
+// ecommerceLoad runs the example on the components folder given.
+func ecommerceLoad(t *testing.T, components string) {
 	for _, bin := range []string{"node", "python3", "go"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Fatalf("the example needs %s on PATH: %v", bin, err)
@@ -70,25 +91,27 @@ func TestEcommerceLoad(t *testing.T) {
 	}
 	work := t.TempDir()
 
-	// The components: the example's subscriptions, its sqlite component
-	// pointed at a file of this test.
+	// The components: the example's subscriptions and component; the
+	// sqlite one pointed at a file of this test.
 	res := filepath.Join(work, "components")
 	if err := os.Mkdir(res, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	subs, err := os.ReadFile(filepath.Join(example, "components", "subscriptions.yaml"))
+	subs, err := os.ReadFile(filepath.Join(example, components, "subscriptions.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	comp, err := os.ReadFile(filepath.Join(example, "components", "pubsub.yaml"))
+	comp, err := os.ReadFile(filepath.Join(example, components, "pubsub.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	const exampleDB = "/tmp/outrigger-ecommerce-pubsub.db"
-	if !bytes.Contains(comp, []byte(exampleDB)) {
-		t.Fatalf("components/pubsub.yaml no longer uses %s; update this test", exampleDB)
+	if components == "components" {
+		const exampleDB = "/tmp/outrigger-ecommerce-pubsub.db"
+		if !bytes.Contains(comp, []byte(exampleDB)) {
+			t.Fatalf("components/pubsub.yaml no longer uses %s; update this test", exampleDB)
+		}
+		comp = bytes.ReplaceAll(comp, []byte(exampleDB), []byte(filepath.Join(work, "pubsub.db")))
 	}
-	comp = bytes.ReplaceAll(comp, []byte(exampleDB), []byte(filepath.Join(work, "pubsub.db")))
 	for name, b := range map[string][]byte{"subscriptions.yaml": subs, "pubsub.yaml": comp} {
 		if err := os.WriteFile(filepath.Join(res, name), b, 0o644); err != nil {
 			t.Fatal(err)
