@@ -48,6 +48,7 @@ type Broker struct {
 
 	mu     sync.Mutex
 	active map[string]int // topic → running subscriptions
+	closed bool
 }
 
 // New returns an unconfigured broker; the SDK calls Init.
@@ -102,14 +103,17 @@ func (b *Broker) Init(ctx context.Context, md sdk.Metadata) error {
 	return nil
 }
 
-// Close closes the connection pool; safe on a broker never initialised.
+// Close closes the connection pool; safe on a broker never initialised and
+// when called twice. Subscriptions still winding down get errors from the
+// closed client (and leave their entries pending), never a nil client.
 func (b *Broker) Close() error {
-	if b.client == nil {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.client == nil || b.closed {
 		return nil
 	}
-	err := b.client.Close()
-	b.client = nil
-	return err
+	b.closed = true
+	return b.client.Close()
 }
 
 // Ping checks the server answers.

@@ -72,3 +72,8 @@ func TestInitErrors(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkPubSub(b *testing.B) {
+	md := sdk.Metadata{"redisHost": redisAddr, "maxLenApprox": "100000"}
+	sdktest.BenchmarkPubSub(b, New, md, 8)
+}

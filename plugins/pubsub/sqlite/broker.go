@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -38,8 +39,11 @@ type Broker struct {
 	t     tables
 	watch *watcher
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	closed     atomic.Bool
+	ops        chan writeOp  // writes waiting for the group-commit loop
+	writerDone chan struct{} // closed when the loop has stopped
 }
 
 // New returns an unconfigured broker; the SDK calls Init.
@@ -86,19 +90,24 @@ func (b *Broker) Init(ctx context.Context, md sdk.Metadata) error {
 		b.db = nil
 		return err
 	}
-	b.stop = make(chan struct{})
-	b.watch = newWatcher()
+	var watchConn *sql.Conn
 	if !cfg.inMemory() {
 		// Other processes' commits are seen through PRAGMA data_version on
 		// a connection of our own; in memory there are no other processes.
-		conn, err := db.Conn(ictx)
-		if err != nil {
+		if watchConn, err = db.Conn(ictx); err != nil {
 			_ = db.Close()
 			b.db = nil
 			return fmt.Errorf("opening the change-watch connection: %w", err)
 		}
+	}
+	b.stop = make(chan struct{})
+	b.ops, b.writerDone = make(chan writeOp, maxGroupCommit), make(chan struct{})
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.writeLoop() }()
+	b.watch = newWatcher()
+	if watchConn != nil {
 		b.wg.Add(1)
-		go func() { defer b.wg.Done(); b.watch.poll(conn, b.stop) }()
+		go func() { defer b.wg.Done(); b.watch.poll(watchConn, b.stop) }()
 	}
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.sweepLoop() }()
@@ -171,14 +180,14 @@ func (b *Broker) migrate(ctx context.Context) error {
 // Close stops the background work and closes the database. It is safe on
 // a broker that was never initialised.
 func (b *Broker) Close() error {
-	if b.db == nil {
+	if b.db == nil || b.closed.Swap(true) {
 		return nil
 	}
 	close(b.stop)
 	b.wg.Wait()
-	err := b.db.Close()
-	b.db = nil
-	return err
+	// b.db stays set: subscriptions still winding down get "database is
+	// closed" errors, never a nil pointer.
+	return b.db.Close()
 }
 
 // Ping checks the database answers.
@@ -232,24 +241,16 @@ func (b *Broker) BulkPublish(ctx context.Context, topic string, entries []sdk.Bu
 		}
 		rows[i] = r
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.timeout)
-	defer cancel()
-	tx, err := b.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("publishing: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO `+b.t.messages+` (topic, data, content_type, metadata, published_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, fmt.Errorf("publishing: %w", err)
-	}
-	defer stmt.Close()
-	for _, r := range rows {
-		if _, err := stmt.ExecContext(ctx, topic, r.data, r.ct, r.meta, now, r.expireAt); err != nil {
-			return nil, fmt.Errorf("publishing: %w", err)
+	insert := `INSERT INTO ` + b.t.messages + ` (topic, data, content_type, metadata, published_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`
+	err := b.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, r := range rows {
+			if _, err := tx.ExecContext(ctx, insert, topic, r.data, r.ct, r.meta, now, r.expireAt); err != nil {
+				return err
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("publishing: %w", err)
 	}
 	b.notify()
@@ -533,23 +534,6 @@ func (b *Broker) settle(topic, id string, herr error) {
 			return
 		}
 	}
-}
-
-// exec runs one write statement in its own BEGIN IMMEDIATE transaction:
-// the write lock is taken first (waiting up to busyTimeout), so the write
-// never fails on a snapshot another process made stale.
-func (b *Broker) exec(stmt string, args ...any) error {
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.timeout)
-	defer cancel()
-	tx, err := b.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // sweepLoop deletes messages past the retention period (and expired ones)

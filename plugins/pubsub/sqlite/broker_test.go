@@ -16,3 +16,8 @@ func TestConformance(t *testing.T) {
 	}
 	sdktest.ExercisePubSub(t, New, md, sdktest.RedeliveryWithin(3*time.Second), sdktest.ReadyWithin(5*time.Second))
 }
+
+func BenchmarkPubSub(b *testing.B) {
+	md := sdk.Metadata{"connectionString": filepath.Join(b.TempDir(), "pubsub.db")}
+	sdktest.BenchmarkPubSub(b, New, md, 8)
+}

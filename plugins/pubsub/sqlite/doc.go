@@ -12,7 +12,9 @@
 // An ack deletes the lease; a nack, or a subscription that ends before the
 // ack, makes the lease due at once; a lease that runs out (the consumer's
 // process died) is claimed again: at-least-once delivery. Expired (TTL) and
-// retired (retentionPeriod) messages are skipped and swept.
+// retired (retentionPeriod) messages are skipped and swept. Publishes, acks
+// and nacks go through one writer goroutine that commits whatever is waiting
+// in a single transaction (group commit).
 //
 // Subscriptions sleep until something changes: this process's own commits
 // wake them directly, other processes' commits are noticed by polling
