@@ -511,11 +511,20 @@ type app struct {
 
 func startApp(t *testing.T, subs []map[string]any, reply func(d delivery, nth int) answer) *app {
 	t.Helper()
-	a := &app{port: freePort(t), subs: subs, reply: reply}
+	a := &app{subs: subs, reply: reply}
 	if a.reply == nil {
 		a.reply = func(delivery, int) answer { return success }
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(a.port))
+	// A probed port can be taken by someone else before we bind it (other
+	// processes ask the kernel for any free port): try another.
+	var ln net.Listener
+	var err error
+	for range 5 {
+		a.port = freePort(t)
+		if ln, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(a.port)); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("app listen: %v", err)
 	}
