@@ -1,0 +1,448 @@
+package resiliencye2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ---------------------------------------------------------------- ports
+
+var reservedPorts = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
+
+// freePort returns a loopback port free for TCP and UDP (gossip uses both),
+// never the same twice in this process.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("probe a free port: %v", err)
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		pc, uerr := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		ln.Close()
+		if uerr != nil {
+			continue
+		}
+		pc.Close()
+		reservedPorts.Lock()
+		taken := reservedPorts.m[p]
+		reservedPorts.m[p] = true
+		reservedPorts.Unlock()
+		if !taken {
+			return p
+		}
+	}
+	t.Fatal("no free loopback port after 100 tries")
+	return 0
+}
+
+// ---------------------------------------------------------------- sidecars
+
+// cluster is the sidecars of one test: a private gossip rendezvous port and
+// a private OUTRIGGER_HOME, so they see each other and nothing else.
+type cluster struct {
+	t          *testing.T
+	home       string
+	gossipPort int
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	return &cluster{t: t, home: t.TempDir(), gossipPort: freePort(t)}
+}
+
+type sidecarOpts struct {
+	appID     string
+	appPort   int    // 0 = no app
+	resources string // --resources-path, "" = none
+	config    string // --config, "" = none
+	args      []string
+}
+
+// sidecar is one running `outrigger sidecar` process.
+type sidecar struct {
+	appID                           string
+	home                            string
+	httpPort, grpcPort, metricsPort int
+	cmd                             *exec.Cmd
+	out                             *syncBuffer
+	done                            chan struct{}
+	waitErr                         error // valid after done
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start launches a sidecar and waits until GET /v1.0/healthz answers 204.
+func (c *cluster) start(o sidecarOpts) *sidecar {
+	c.t.Helper()
+	s := c.launch(o)
+	s.waitHealthy(c.t, 20*time.Second)
+	return s
+}
+
+// launch starts a sidecar without waiting for it.
+func (c *cluster) launch(o sidecarOpts) *sidecar {
+	t := c.t
+	t.Helper()
+	s := &sidecar{appID: o.appID, home: c.home, httpPort: freePort(t), grpcPort: freePort(t), metricsPort: freePort(t),
+		out: &syncBuffer{}, done: make(chan struct{})}
+	args := []string{"sidecar",
+		"--app-id", o.appID,
+		"--dapr-http-port", strconv.Itoa(s.httpPort),
+		"--dapr-grpc-port", strconv.Itoa(s.grpcPort),
+		"--metrics-port", strconv.Itoa(s.metricsPort),
+		"--dapr-internal-grpc-port", "0",
+		"--admin-port", "0",
+		"--gossip-port", strconv.Itoa(c.gossipPort),
+		"--log-level", "info",
+	}
+	if o.appPort > 0 {
+		args = append(args, "--app-port", strconv.Itoa(o.appPort), "--app-protocol", "http")
+	}
+	if o.resources != "" {
+		args = append(args, "--resources-path", o.resources)
+	}
+	if o.config != "" {
+		args = append(args, "--config", o.config)
+	}
+	args = append(args, o.args...)
+	s.cmd = exec.Command(outrigger, args...)
+	s.cmd.Env = append(cleanEnv(), "OUTRIGGER_HOME="+c.home)
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start sidecar %s: %v", o.appID, err)
+	}
+	go func() { s.waitErr = s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("---- output of sidecar %s (pid %d, http %d) ----\n%s", s.appID, s.cmd.Process.Pid, s.httpPort, s.out)
+		}
+	})
+	return s
+}
+
+// cleanEnv is the environment without variables that change how a sidecar
+// behaves (API tokens, the go-plugin cookie).
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "DAPR_API_TOKEN", "APP_API_TOKEN", "OUTRIGGER_HOME", "OUTRIGGER_PLUGIN":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// stop ends the process: SIGTERM, then SIGKILL after 5 s.
+func (s *sidecar) stop() {
+	if s.exited() {
+		return
+	}
+	httpc.CloseIdleConnections()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+func (s *sidecar) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *sidecar) url(path string) string {
+	return "http://127.0.0.1:" + strconv.Itoa(s.httpPort) + path
+}
+
+// waitHealthy polls /v1.0/healthz until 204, failing when the process exits
+// or after deadline.
+func (s *sidecar) waitHealthy(t *testing.T, deadline time.Duration) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	last := ""
+	for {
+		r, err := tryCall(http.MethodGet, s.url("/v1.0/healthz"), nil, time.Second)
+		if err == nil && r.status == http.StatusNoContent {
+			return
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = strconv.Itoa(r.status)
+		}
+		if s.exited() {
+			t.Fatalf("sidecar %s exited before it was healthy: %v", s.appID, s.waitErr)
+		}
+		if time.Now().After(end) {
+			t.Fatalf("sidecar %s not healthy within %v (last: %s)", s.appID, deadline, last)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+}
+
+// adminPort reads the sidecar's admin port from its host registry file
+// (OUTRIGGER_HOME/run/<app-id>-<pid>.json, field adminPort), waiting for it.
+func (s *sidecar) adminPort(t *testing.T) int {
+	t.Helper()
+	path := filepath.Join(s.home, "run", fmt.Sprintf("%s-%d.json", s.appID, s.cmd.Process.Pid))
+	end := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			var e struct {
+				AdminPort int `json:"adminPort"`
+			}
+			if err := json.Unmarshal(b, &e); err == nil && e.AdminPort > 0 {
+				return e.AdminPort
+			}
+		}
+		if time.Now().After(end) {
+			t.Fatalf("sidecar %s: no adminPort in %s within 10 s (last read: %v, %q)", s.appID, path, err, b)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+}
+
+// admin GETs an admin page as JSON into v.
+func (s *sidecar) admin(t *testing.T, page string, v any) {
+	t.Helper()
+	url := "http://127.0.0.1:" + strconv.Itoa(s.adminPort(t)) + "/" + page
+	r, err := tryCall(http.MethodGet, url, nil, 5*time.Second)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	if r.status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, r.status, r.body)
+	}
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("GET %s: %v; body %s", url, err, r.body)
+	}
+}
+
+// metric returns the value of the first sample of name whose labels contain
+// every label="value" pair in labels, and whether there is one.
+func (s *sidecar) metric(t *testing.T, name string, labels ...string) (float64, bool) {
+	t.Helper()
+	url := "http://127.0.0.1:" + strconv.Itoa(s.metricsPort) + "/metrics"
+	r, err := tryCall(http.MethodGet, url, nil, 5*time.Second)
+	if err != nil || r.status != http.StatusOK {
+		t.Fatalf("GET %s: %v %d", url, err, r.status)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(r.body))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(line, l)
+		}
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		return f, true
+	}
+	return 0, false
+}
+
+// ---------------------------------------------------------------- HTTP client
+
+var httpc = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
+
+type result struct {
+	status  int
+	body    []byte
+	elapsed time.Duration
+}
+
+func tryCall(method, url string, body []byte, timeout time.Duration) (result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return result{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return result{}, fmt.Errorf("read body: %w", err)
+	}
+	return result{status: resp.StatusCode, body: b, elapsed: time.Since(start)}, nil
+}
+
+// invoke calls method on target through s's HTTP API.
+func invoke(t *testing.T, s *sidecar, target, method string) result {
+	t.Helper()
+	r, err := tryCall(http.MethodPost, s.url("/v1.0/invoke/"+target+"/method/"+method), []byte("x"), 30*time.Second)
+	if err != nil {
+		t.Fatalf("invoke %s/%s through %s: %v", target, method, s.appID, err)
+	}
+	return r
+}
+
+// daprError is Dapr's JSON error body.
+type daprError struct {
+	ErrorCode string `json:"errorCode"`
+	Message   string `json:"message"`
+}
+
+func decodeDaprError(t *testing.T, r result) daprError {
+	t.Helper()
+	var e daprError
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatalf("answer is not Dapr's JSON error (status %d): %v; body %q", r.status, err, r.body)
+	}
+	return e
+}
+
+// waitReach invokes target's /ping through s until every app named in want
+// has answered (gossip has converged).
+func waitReach(t *testing.T, s *sidecar, target string, want ...string) {
+	t.Helper()
+	seen := map[string]bool{}
+	end := time.Now().Add(20 * time.Second)
+	last := ""
+	for {
+		r, err := tryCall(http.MethodPost, s.url("/v1.0/invoke/"+target+"/method/ping"), nil, 3*time.Second)
+		if err == nil && r.status == http.StatusOK {
+			seen[string(r.body)] = true
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = fmt.Sprintf("%d %.200q", r.status, r.body)
+		}
+		all := true
+		for _, a := range want {
+			all = all && seen[a]
+		}
+		if all {
+			return
+		}
+		if s.exited() {
+			t.Fatalf("sidecar %s exited while waiting to reach %s: %v", s.appID, target, s.waitErr)
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s could not reach all of %v behind %s within 20 s (seen %v; last: %s)", s.appID, want, target, seen, last)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+}
+
+// ---------------------------------------------------------------- test app
+
+// app is a test HTTP app: /ping answers 200 with the app's name; /work/…
+// is counted and answered by the handler; anything else (the sidecar's own
+// /dapr/subscribe, /dapr/config …) is 404.
+type app struct {
+	name string
+	port int
+	hits atomic.Int64
+}
+
+func startApp(t *testing.T, name string, h http.HandlerFunc) *app {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("app %s: listen: %v", name, err)
+	}
+	a := &app{name: name, port: ln.Addr().(*net.TCPAddr).Port}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) })
+	mux.HandleFunc("/", http.NotFound)
+	mux.HandleFunc("/work/", func(w http.ResponseWriter, r *http.Request) {
+		a.hits.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		h(w, r)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return a
+}
+
+// status answers code with the app's name as body.
+func status(name string, code int) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(code)
+		io.WriteString(w, name)
+	}
+}
+
+// ---------------------------------------------------------------- manifests
+
+// writeResources writes the manifests (joined as one multi-document file
+// named file) into a new directory and returns the directory.
+func writeResources(t *testing.T, file string, docs ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(strings.Join(docs, "\n---\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
