@@ -40,6 +40,8 @@ type consumer struct {
 	work       context.Context
 	workCancel context.CancelFunc
 
+	// cur is the open stream, so stop can half-close it.
+	cur      atomic.Pointer[pull]
 	stopping atomic.Bool
 	stopOnce sync.Once
 	inflight sync.WaitGroup
@@ -80,7 +82,9 @@ func (c *consumer) open() (*pull, error) {
 	if err := stream.Send(&componentsv1.PullMessagesRequest{Topic: &componentsv1.Topic{Name: c.sub.topic, Metadata: c.sub.metadata}}); err != nil {
 		return nil, fmt.Errorf("subscribe to topic %s on pubsub %s: %w", c.sub.topic, c.broker.Name, err)
 	}
-	return &pull{stream: stream}, nil
+	p := &pull{stream: stream}
+	c.cur.Store(p)
+	return p, nil
 }
 
 // start opens the first stream synchronously (so a broker that only keeps
@@ -159,8 +163,11 @@ func (c *consumer) receive(p *pull) error {
 	}
 }
 
-// stop drains in-flight deliveries (until ctx ends), then closes the stream.
-// Messages not yet acked are redelivered by the broker.
+// stop drains in-flight deliveries (until ctx ends), then half-closes the
+// stream and waits (until ctx ends) for the plugin to end it, so the last
+// acks reach the broker before the stream goes: cancelling at once would let
+// the plugin drop acks still in flight, and the broker would deliver those
+// messages again. Messages not yet acked are redelivered by the broker.
 // It is safe to call more than once; later calls wait for the first.
 func (c *consumer) stop(ctx context.Context) {
 	c.stopOnce.Do(func() {
@@ -172,6 +179,15 @@ func (c *consumer) stop(ctx context.Context) {
 		case <-ctx.Done():
 			c.workCancel()
 			<-drained
+		}
+		if p := c.cur.Load(); p != nil {
+			p.mu.Lock()
+			_ = p.stream.CloseSend()
+			p.mu.Unlock()
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+			}
 		}
 		c.baseCancel()
 		c.workCancel()
