@@ -226,20 +226,23 @@ func (s *sidecar) waitHealthy(t *testing.T, deadline time.Duration) {
 	}
 }
 
-// adminPort reads the sidecar's admin port from its host registry file
-// (OUTRIGGER_HOME/run/<app-id>-<pid>.json, field adminPort), waiting for it.
-func (s *sidecar) adminPort(t *testing.T) int {
+// regEntry is the sidecar's host registry record (OUTRIGGER_HOME/run/<app-id>-<pid>.json).
+type regEntry struct {
+	AdminPort        int `json:"adminPort"`
+	InternalGRPCPort int `json:"internalGrpcPort"`
+}
+
+// registry reads the sidecar's host registry record, waiting for it.
+func (s *sidecar) registry(t *testing.T) regEntry {
 	t.Helper()
 	path := filepath.Join(s.home, "run", fmt.Sprintf("%s-%d.json", s.appID, s.cmd.Process.Pid))
 	end := time.Now().Add(10 * time.Second)
 	for {
 		b, err := os.ReadFile(path)
+		var e regEntry
 		if err == nil {
-			var e struct {
-				AdminPort int `json:"adminPort"`
-			}
-			if err := json.Unmarshal(b, &e); err == nil && e.AdminPort > 0 {
-				return e.AdminPort
+			if err = json.Unmarshal(b, &e); err == nil && e.AdminPort > 0 {
+				return e
 			}
 		}
 		if time.Now().After(end) {
@@ -248,6 +251,9 @@ func (s *sidecar) adminPort(t *testing.T) int {
 		time.Sleep(20 * time.Millisecond) // poll interval
 	}
 }
+
+// adminPort is the sidecar's admin port, from its host registry record.
+func (s *sidecar) adminPort(t *testing.T) int { t.Helper(); return s.registry(t).AdminPort }
 
 // admin GETs an admin page as JSON into v.
 func (s *sidecar) admin(t *testing.T, page string, v any) {
