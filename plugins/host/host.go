@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -61,6 +62,11 @@ type Host struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+
+	// draining is set when the sidecar begins to shut down: a plugin that
+	// dies then (e.g. SIGTERM sent to the whole process group) is not
+	// restarted.
+	draining atomic.Bool
 
 	mu         sync.Mutex
 	closed     bool
@@ -378,6 +384,10 @@ func (h *Host) Remove(c *Component) {
 	c.ready.Store(false)
 	h.release(p)
 }
+
+// Drain tells the host that shutdown has begun: plugins keep serving the
+// in-flight work, but one that exits now is not restarted.
+func (h *Host) Drain() { h.draining.Store(true) }
 
 // Lookup returns the provisioned component of a category ("state", …) by
 // name.

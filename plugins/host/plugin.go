@@ -197,9 +197,12 @@ func (p *plugin) supervise() {
 		r := p.cur
 		p.cur = nil
 		p.mu.Unlock()
-		if p.ctx.Err() != nil {
+		if p.ctx.Err() != nil || p.h.draining.Load() {
 			if r != nil {
 				r.stop()
+			}
+			if p.ctx.Err() == nil {
+				p.log.Info("plugin exited during shutdown; not restarting", "err", reason)
 			}
 			return
 		}

@@ -417,6 +417,7 @@ func (s *sidecar) drain() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.gracePeriod())
 	defer cancel()
 	_ = s.member.Close(ctx) // leave first, so callers stop picking us
+	s.comps.host.Drain()
 	if err := s.blocks.pubsub.Stop(ctx); err != nil {
 		log.Warn("pub/sub did not drain in time", "err", err)
 	}
