@@ -419,8 +419,8 @@ func startApp(t *testing.T, name string, h http.HandlerFunc) *app {
 	mux.HandleFunc("/", http.NotFound)
 	mux.HandleFunc("/work/", func(w http.ResponseWriter, r *http.Request) {
 		a.hits.Add(1)
-		_, _ = io.Copy(io.Discard, r.Body)
 		h(w, r)
+		_, _ = io.Copy(io.Discard, r.Body)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
