@@ -1,15 +1,8 @@
 package resiliency
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/outrigger/outrigger/proxy/resources"
 )
@@ -21,125 +14,97 @@ import (
 //	spec.policies.retries.<name>.budget.{percent,minRetriesPerSecond}
 //	spec.policies.outlierDetections.<name>.{consecutiveFailures,baseEjectionTime,maxEjectionTime,maxEjectionPercent}
 //	spec.targets.apps.<id>.outlierDetection
+//
+// proxy/resources loads them into its typed fields (Retry.Matching,
+// Retry.Budget, Policies.OutlierDetections,
+// EndpointPolicyNames.OutlierDetection); extReader gathers them here, in the
+// shape the compiler reads.
 type extSpec struct {
 	Policies struct {
-		Retries map[string]struct {
-			Matching *struct {
-				HTTPStatusCodes text `json:"httpStatusCodes"`
-				GRPCStatusCodes text `json:"gRPCStatusCodes"`
-			} `json:"matching"`
-			Budget *struct {
-				Percent             *float64 `json:"percent"`
-				MinRetriesPerSecond *float64 `json:"minRetriesPerSecond"`
-			} `json:"budget"`
-		} `json:"retries"`
-		OutlierDetections map[string]struct {
-			ConsecutiveFailures *int     `json:"consecutiveFailures"`
-			BaseEjectionTime    text     `json:"baseEjectionTime"`
-			MaxEjectionTime     text     `json:"maxEjectionTime"`
-			MaxEjectionPercent  *float64 `json:"maxEjectionPercent"`
-		} `json:"outlierDetections"`
-	} `json:"policies"`
+		Retries           map[string]extRetry
+		OutlierDetections map[string]extOutlier
+	}
 	Targets struct {
-		Apps map[string]struct {
-			OutlierDetection string `json:"outlierDetection"`
-		} `json:"apps"`
-	} `json:"targets"`
+		Apps map[string]extApp
+	}
 }
 
-// text is a scalar read as its text: "503" and 503, "30s" and 30 are both
-// accepted, as Dapr accepts numbers where it expects durations.
+// extRetry are a retry policy's extensions (the tags match the compiler's
+// parameter types).
+type extRetry struct {
+	Matching *struct {
+		HTTPStatusCodes text `json:"httpStatusCodes"`
+		GRPCStatusCodes text `json:"gRPCStatusCodes"`
+	}
+	Budget *struct {
+		Percent             *float64 `json:"percent"`
+		MinRetriesPerSecond *float64 `json:"minRetriesPerSecond"`
+	}
+}
+
+type extOutlier struct {
+	ConsecutiveFailures *int
+	BaseEjectionTime    text
+	MaxEjectionTime     text
+	MaxEjectionPercent  *float64
+}
+
+type extApp struct {
+	OutlierDetection string
+}
+
+// text is a scalar as written in the manifest: "503" and 503, "30s" and 30
+// (proxy/resources keeps a number as its text).
 type text string
 
-func (t *text) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*t = ""
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*t = text(s)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("want a string or a number, got %s", b)
-	}
-	*t = text(n.String())
-	return nil
-}
+// extReader gathers the extension fields of Resiliency manifests from the
+// typed fields proxy/resources loaded.
+type extReader struct{}
 
-// extReader reads the extension fields of Resiliency manifests from their
-// files. proxy/resources keeps only Dapr's fields, so the extensions are
-// read from the manifest's own document (found by file, line and name);
-// each file is parsed once per Build.
-type extReader struct {
-	docs map[string][]*yaml.Node // file → document roots
-}
-
-func (x *extReader) read(r resources.Resiliency) (*extSpec, error) {
-	if r.File == "" {
-		return &extSpec{}, nil // built in memory: no extensions
-	}
-	if x.docs == nil {
-		x.docs = map[string][]*yaml.Node{}
-	}
-	roots, ok := x.docs[r.File]
-	if !ok {
-		var err error
-		if roots, err = parseDocs(r.File); err != nil {
-			return nil, err
-		}
-		x.docs[r.File] = roots
-	}
-	for _, root := range roots {
-		if r.Line > 0 && root.Line != r.Line {
+// read returns r's extension fields; it does not fail (the error is kept
+// for the compiler's loop, which reports one per manifest).
+func (extReader) read(r resources.Resiliency) (*extSpec, error) {
+	x := &extSpec{}
+	for name, rt := range r.Policies.Retries {
+		if rt.Matching == nil && rt.Budget == nil {
 			continue
 		}
-		var doc struct {
-			Kind     string         `yaml:"kind"`
-			Metadata map[string]any `yaml:"metadata"`
-			Spec     any            `yaml:"spec"`
+		var e extRetry
+		if m := rt.Matching; m != nil {
+			e.Matching = &struct {
+				HTTPStatusCodes text `json:"httpStatusCodes"`
+				GRPCStatusCodes text `json:"gRPCStatusCodes"`
+			}{text(m.HTTPStatusCodes), text(m.GRPCStatusCodes)}
 		}
-		if err := root.Decode(&doc); err != nil {
-			continue // not a manifest we can read; resources reported it
+		if b := rt.Budget; b != nil {
+			e.Budget = &struct {
+				Percent             *float64 `json:"percent"`
+				MinRetriesPerSecond *float64 `json:"minRetriesPerSecond"`
+			}{b.Percent, b.MinRetriesPerSecond}
 		}
-		if doc.Kind != "Resiliency" || fmt.Sprint(doc.Metadata["name"]) != r.Name {
+		if x.Policies.Retries == nil {
+			x.Policies.Retries = map[string]extRetry{}
+		}
+		x.Policies.Retries[name] = e
+	}
+	for name, od := range r.Policies.OutlierDetections {
+		if x.Policies.OutlierDetections == nil {
+			x.Policies.OutlierDetections = map[string]extOutlier{}
+		}
+		x.Policies.OutlierDetections[name] = extOutlier{ConsecutiveFailures: od.ConsecutiveFailures,
+			BaseEjectionTime: text(od.BaseEjectionTime), MaxEjectionTime: text(od.MaxEjectionTime),
+			MaxEjectionPercent: od.MaxEjectionPercent}
+	}
+	for id, a := range r.Targets.Apps {
+		if a.OutlierDetection == "" {
 			continue
 		}
-		js, err := json.Marshal(doc.Spec)
-		if err != nil {
-			return nil, fmt.Errorf("%s: spec: %w", location(r), err)
+		if x.Targets.Apps == nil {
+			x.Targets.Apps = map[string]extApp{}
 		}
-		var ext extSpec
-		if err := json.Unmarshal(js, &ext); err != nil {
-			return nil, fmt.Errorf("%s: Outrigger extension fields: %w", location(r), err)
-		}
-		return &ext, nil
+		x.Targets.Apps[id] = extApp{OutlierDetection: a.OutlierDetection}
 	}
-	return nil, fmt.Errorf("%s: Resiliency %q no longer in the file (changed while loading?)", location(r), r.Name)
-}
-
-func parseDocs(file string) ([]*yaml.Node, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("read %s for Outrigger extension fields: %w", file, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var roots []*yaml.Node
-	for {
-		var n yaml.Node
-		err := dec.Decode(&n)
-		if errors.Is(err, io.EOF) {
-			return roots, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: invalid YAML: %w", file, err)
-		}
-		if len(n.Content) > 0 && n.Content[0].Kind == yaml.MappingNode {
-			roots = append(roots, n.Content[0])
-		}
-	}
+	return x, nil
 }
 
 // location is "file:line" of a manifest, or its name when it has no file.

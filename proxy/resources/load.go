@@ -389,13 +389,28 @@ func (l *loader) resiliency(d *document) error {
 	if p.Retries != nil {
 		r.Policies.Retries = make(map[string]Retry, len(p.Retries))
 		for k, v := range p.Retries {
-			r.Policies.Retries[k] = Retry(v)
+			rt := Retry{Policy: v.Policy, Duration: v.Duration, MaxInterval: v.MaxInterval, MaxRetries: v.MaxRetries}
+			if m := v.Matching; m != nil {
+				rt.Matching = &RetryMatching{HTTPStatusCodes: string(m.HTTPStatusCodes), GRPCStatusCodes: string(m.GRPCStatusCodes)}
+			}
+			if b := v.Budget; b != nil {
+				rt.Budget = &RetryBudget{Percent: b.Percent, MinRetriesPerSecond: b.MinRetriesPerSecond}
+			}
+			r.Policies.Retries[k] = rt
 		}
 	}
 	if p.CircuitBreakers != nil {
 		r.Policies.CircuitBreakers = make(map[string]CircuitBreaker, len(p.CircuitBreakers))
 		for k, v := range p.CircuitBreakers {
 			r.Policies.CircuitBreakers[k] = CircuitBreaker(v)
+		}
+	}
+	if p.OutlierDetections != nil {
+		r.Policies.OutlierDetections = make(map[string]OutlierDetection, len(p.OutlierDetections))
+		for k, v := range p.OutlierDetections {
+			r.Policies.OutlierDetections[k] = OutlierDetection{ConsecutiveFailures: v.ConsecutiveFailures,
+				BaseEjectionTime: string(v.BaseEjectionTime), MaxEjectionTime: string(v.MaxEjectionTime),
+				MaxEjectionPercent: v.MaxEjectionPercent}
 		}
 	}
 	t := raw.Spec.Targets
@@ -405,6 +420,7 @@ func (l *loader) resiliency(d *document) error {
 			r.Targets.Apps[k] = EndpointPolicyNames{
 				PolicyNames:             PolicyNames{Timeout: v.Timeout, Retry: v.Retry, CircuitBreaker: v.CircuitBreaker},
 				CircuitBreakerCacheSize: v.CircuitBreakerCacheSize,
+				OutlierDetection:        v.OutlierDetection,
 			}
 		}
 	}

@@ -302,3 +302,35 @@ func TestLoadConfiguration(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadResiliencyExtensions(t *testing.T) {
+	set, err := Load(t.Context(), []string{filepath.Join("testdata", "resiliency-extensions")}, "appA", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Warnings) > 0 {
+		t.Errorf("Outrigger's resiliency extensions reported as unknown: %v", warningStrings(set.Warnings))
+	}
+	if len(set.Resiliencies) != 1 {
+		t.Fatalf("resiliencies = %+v, want one", set.Resiliencies)
+	}
+	r := set.Resiliencies[0]
+	five, one, twenty, three, fifty := 5, 1, 20.0, 3.0, 50.0
+	wantPol := Policies{
+		Retries: map[string]Retry{
+			"budgeted": {Policy: "constant", Duration: "1s", MaxRetries: &five,
+				Matching: &RetryMatching{HTTPStatusCodes: "503", GRPCStatusCodes: "1-4,14"},
+				Budget:   &RetryBudget{Percent: &twenty, MinRetriesPerSecond: &three}},
+			"plain": {MaxRetries: &one},
+		},
+		OutlierDetections: map[string]OutlierDetection{"ejectBad": {ConsecutiveFailures: &five,
+			BaseEjectionTime: "30s", MaxEjectionTime: "300", MaxEjectionPercent: &fifty}},
+	}
+	if !reflect.DeepEqual(r.Policies, wantPol) {
+		t.Errorf("policies =\n%+v\nwant\n%+v", r.Policies, wantPol)
+	}
+	wantApp := EndpointPolicyNames{PolicyNames: PolicyNames{Retry: "budgeted"}, OutlierDetection: "ejectBad"}
+	if got := r.Targets.Apps["appB"]; got != wantApp {
+		t.Errorf("targets.apps.appB = %+v, want %+v", got, wantApp)
+	}
+}

@@ -109,6 +109,15 @@ type rawResiliency struct {
 				Duration    string `json:"duration"`
 				MaxInterval string `json:"maxInterval"`
 				MaxRetries  *int   `json:"maxRetries"`
+				// Outrigger extensions.
+				Matching *struct {
+					HTTPStatusCodes scalar `json:"httpStatusCodes"`
+					GRPCStatusCodes scalar `json:"gRPCStatusCodes"`
+				} `json:"matching"`
+				Budget *struct {
+					Percent             *float64 `json:"percent"`
+					MinRetriesPerSecond *float64 `json:"minRetriesPerSecond"`
+				} `json:"budget"`
 			} `json:"retries"`
 			CircuitBreakers map[string]struct {
 				MaxRequests int    `json:"maxRequests"`
@@ -116,6 +125,12 @@ type rawResiliency struct {
 				Timeout     string `json:"timeout"`
 				Trip        string `json:"trip"`
 			} `json:"circuitBreakers"`
+			OutlierDetections map[string]struct { // Outrigger extension
+				ConsecutiveFailures *int     `json:"consecutiveFailures"`
+				BaseEjectionTime    scalar   `json:"baseEjectionTime"`
+				MaxEjectionTime     scalar   `json:"maxEjectionTime"`
+				MaxEjectionPercent  *float64 `json:"maxEjectionPercent"`
+			} `json:"outlierDetections"`
 		} `json:"policies"`
 		Targets struct {
 			Apps map[string]struct {
@@ -123,6 +138,7 @@ type rawResiliency struct {
 				Retry                   string `json:"retry"`
 				CircuitBreaker          string `json:"circuitBreaker"`
 				CircuitBreakerCacheSize int    `json:"circuitBreakerCacheSize"`
+				OutlierDetection        string `json:"outlierDetection"` // Outrigger extension
 			} `json:"apps"`
 			Actors map[string]struct {
 				Timeout                 string `json:"timeout"`

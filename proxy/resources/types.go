@@ -162,6 +162,9 @@ type Policies struct {
 	Timeouts        map[string]string
 	Retries         map[string]Retry
 	CircuitBreakers map[string]CircuitBreaker
+	// OutlierDetections is an Outrigger extension (ignored by Dapr):
+	// spec.policies.outlierDetections.
+	OutlierDetections map[string]OutlierDetection
 }
 
 // Retry is a named retry policy.
@@ -170,6 +173,33 @@ type Retry struct {
 	Duration    string
 	MaxInterval string
 	MaxRetries  *int // nil = not set (Dapr default -1, retry forever)
+	// Matching and Budget are Outrigger extensions (ignored by Dapr); nil
+	// when the manifest does not set them.
+	Matching *RetryMatching
+	Budget   *RetryBudget
+}
+
+// RetryMatching is a retry policy's matching (Dapr 1.15 syntax): the status
+// codes that are retried, as written ("429,500-599"; a bare number is its text).
+type RetryMatching struct {
+	HTTPStatusCodes string
+	GRPCStatusCodes string
+}
+
+// RetryBudget is a retry policy's budget (an Outrigger extension); nil
+// fields are not set.
+type RetryBudget struct {
+	Percent             *float64
+	MinRetriesPerSecond *float64
+}
+
+// OutlierDetection is a named outlier ejection policy (an Outrigger
+// extension); durations are kept as written, nil fields are not set.
+type OutlierDetection struct {
+	ConsecutiveFailures *int
+	BaseEjectionTime    string
+	MaxEjectionTime     string
+	MaxEjectionPercent  *float64
 }
 
 // CircuitBreaker is a named circuit breaker policy.
@@ -198,6 +228,8 @@ type PolicyNames struct {
 type EndpointPolicyNames struct {
 	PolicyNames
 	CircuitBreakerCacheSize int
+	// OutlierDetection names an outlier ejection policy (an Outrigger extension).
+	OutlierDetection string
 }
 
 // ActorPolicyNames are the policies of an actor type target.
