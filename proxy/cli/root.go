@@ -85,6 +85,7 @@ func newRootCmd(s *streams) *cobra.Command {
 		newSidecarCmd(),
 		newRunCmd(s),
 		newListCmd(s),
+		newStatusCmd(s),
 		newStopCmd(s),
 		newInvokeCmd(s),
 		newPublishCmd(s),
