@@ -2,6 +2,7 @@ package resiliencye2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -69,10 +70,15 @@ spec:
 
 func TestTimeoutCutsSlowApp(t *testing.T) {
 	t.Parallel()
+	cancelled := make(chan time.Duration, 1)
 	target := startApp(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		_, _ = io.Copy(io.Discard, r.Body) // net/http notices a closed connection only once the body is read
 		select {
 		case <-r.Context().Done():
+			cancelled <- time.Since(start)
 		case <-time.After(5 * time.Second):
+			cancelled <- -1
 		}
 		status("slow", http.StatusOK)(w, r)
 	})
@@ -97,11 +103,22 @@ spec:
 	if r.status != http.StatusInternalServerError || e.ErrorCode != "ERR_DIRECT_INVOKE" {
 		t.Errorf("timed-out call: %d %q, want 500 ERR_DIRECT_INVOKE", r.status, r.body)
 	}
+	t.Logf("timed-out call: %d %s", r.status, r.body)
 	if !strings.Contains(strings.ToLower(e.Message), "deadline") && !strings.Contains(strings.ToLower(e.Message), "timeout") {
 		t.Errorf("timed-out call's message %q says nothing of a timeout or deadline", e.Message)
 	}
 	if got := target.hits.Load(); got != 1 {
 		t.Errorf("the app saw %d calls, want 1 (no retry policy)", got)
+	}
+	// The cut reaches the app: its request's context ends too, so it can stop working.
+	select {
+	case d := <-cancelled:
+		t.Logf("the app's request context ended after %v", d)
+		if d < 0 {
+			t.Errorf("the app's request ran its full 5 s: the timeout was not propagated to the target's app")
+		}
+	case <-time.After(2 * time.Second):
+		t.Errorf("the app's request was still running 2 s after the caller timed out: the timeout does not cancel the call at the target")
 	}
 }
 
