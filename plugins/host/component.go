@@ -63,12 +63,12 @@ type ComponentStatus struct {
 	LastError string `json:"lastError,omitempty"`
 }
 
-func newComponent(spec resources.Component, p *plugin, services []ServiceType, timeout time.Duration) *Component {
+func newComponent(spec resources.Component, instance string, p *plugin, services []ServiceType, timeout time.Duration) *Component {
 	c := &Component{
 		Name: spec.Name, Type: spec.Type, Version: spec.Version, Category: spec.Category(),
 		spec: spec, props: spec.Properties(), timeout: timeout, plugin: p, services: services,
 	}
-	c.cc = instanceConn{c: c, md: []string{InstanceMetadataKey, spec.Name}}
+	c.cc = instanceConn{c: c, md: []string{InstanceMetadataKey, instance}}
 	empty := []string{}
 	c.features.Store(&empty)
 	return c
@@ -111,7 +111,7 @@ func (c *Component) Status() ComponentStatus {
 // re-Init step; on success the component is ready.
 func (c *Component) initialize(ctx context.Context, conn grpc.ClientConnInterface) error {
 	c.ready.Store(false)
-	ctx = metadata.AppendToOutgoingContext(ctx, InstanceMetadataKey, c.Name)
+	ctx = metadata.AppendToOutgoingContext(ctx, c.cc.md...)
 	req := &componentsv1.InitRequest{Metadata: &componentsv1.MetadataRequest{Properties: c.props}}
 	var features []string
 	for _, s := range c.services {

@@ -67,6 +67,8 @@ type Host struct {
 	// dies then (e.g. SIGTERM sent to the whole process group) is not
 	// restarted.
 	draining atomic.Bool
+	// generation numbers the instances Replace creates.
+	generation atomic.Int64
 
 	mu         sync.Mutex
 	closed     bool
@@ -151,7 +153,30 @@ func (h *Host) Provision(ctx context.Context, rc resources.Component) (*Componen
 	return c, nil
 }
 
+// Replace provisions rc as the successor of old, a provisioned component of
+// the same category and name (a changed Component file). The new one runs
+// beside the old under its own instance name on the plugin (name@N), so
+// calls in flight on old finish; once it is ready it takes old's place in
+// Lookup, and the caller removes old (Remove) when old has drained. On error
+// old stays in place.
+func (h *Host) Replace(ctx context.Context, old *Component, rc resources.Component) (*Component, error) {
+	if old == nil || old.Name != rc.Name || old.Category != rc.Category() {
+		return nil, fmt.Errorf("replace: %q is not the successor of the component given", rc.Name)
+	}
+	c, err := h.provisionAs(ctx, rc, old, fmt.Sprintf("%s@%d", rc.Name, h.generation.Add(1)))
+	if err != nil {
+		return nil, fmt.Errorf("component %q (%s): %w", rc.Name, rc.Location(), err)
+	}
+	return c, nil
+}
+
 func (h *Host) provision(ctx context.Context, rc resources.Component) (*Component, error) {
+	return h.provisionAs(ctx, rc, nil, rc.Name)
+}
+
+// provisionAs provisions rc under instance name instance; with replacing set,
+// rc takes replacing's place instead of claiming a free name.
+func (h *Host) provisionAs(ctx context.Context, rc resources.Component, replacing *Component, instance string) (*Component, error) {
 	category, impl, ok := splitType(rc.Type)
 	if !ok {
 		return nil, fmt.Errorf("type %q is not <category>.<name>", rc.Type)
@@ -165,18 +190,27 @@ func (h *Host) provision(ctx context.Context, rc resources.Component) (*Componen
 		h.mu.Unlock()
 		return nil, errors.New("plugin host is closed")
 	}
-	if _, dup := h.components[key]; dup {
-		h.mu.Unlock()
-		return nil, fmt.Errorf("a %s component named %q is already provisioned", category, rc.Name)
-	}
-	h.components[key] = nil // reserve the name
-	h.mu.Unlock()
-	unreserve := func() {
-		h.mu.Lock()
-		if h.components[key] == nil {
-			delete(h.components, key)
+	unreserve := func() {}
+	if replacing != nil {
+		if h.components[key] != replacing {
+			h.mu.Unlock()
+			return nil, fmt.Errorf("component %q is no longer the provisioned %s component of that name", rc.Name, category)
 		}
 		h.mu.Unlock()
+	} else {
+		if _, dup := h.components[key]; dup {
+			h.mu.Unlock()
+			return nil, fmt.Errorf("a %s component named %q is already provisioned", category, rc.Name)
+		}
+		h.components[key] = nil // reserve the name
+		h.mu.Unlock()
+		unreserve = func() {
+			h.mu.Lock()
+			if h.components[key] == nil {
+				delete(h.components, key)
+			}
+			h.mu.Unlock()
+		}
 	}
 
 	timeout := rc.InitTimeout
@@ -204,7 +238,7 @@ func (h *Host) provision(ctx context.Context, rc resources.Component) (*Componen
 	if category == "bindings" {
 		svcs = bindingDirections(svcs, rc.Properties()["direction"])
 	}
-	c := newComponent(rc, p, svcs, timeout)
+	c := newComponent(rc, instance, p, svcs, timeout)
 	if err := h.initOnPlugin(ctx, c); err != nil {
 		h.release(p)
 		unreserve()

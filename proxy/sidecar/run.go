@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,9 @@ func Run(ctx context.Context, o *Options) error {
 		"gossip", s.member.GossipAddr(), "startup", time.Since(s.start).Round(time.Microsecond).String())
 	s.register()
 	go s.waitForApp(ctx)
+	if hotReloadEnabled(s.o, s.conf) && len(s.o.ResourcesPaths) > 0 {
+		go s.watchResources(ctx)
+	}
 
 	<-ctx.Done()
 	s.drain()
@@ -83,7 +87,8 @@ type sidecar struct {
 	// closers run in reverse order when Run returns (after a failed step too).
 	closers []func()
 
-	res     *resources.Set
+	res     *resources.Set                // as loaded at start
+	resNow  atomic.Pointer[resources.Set] // as last (re)loaded
 	conf    *resources.Configuration
 	tracing *telemetry.Tracing
 	metrics *telemetry.Metrics
@@ -147,6 +152,7 @@ func (s *sidecar) configure(ctx context.Context) error {
 	if s.res, s.conf, err = loadResources(ctx, s.o, s.log); err != nil {
 		return err
 	}
+	s.resNow.Store(s.res)
 	if s.tracing, s.metrics, s.reg, err = startTelemetry(ctx, s.o, s.conf, s.log); err != nil {
 		return err
 	}
@@ -324,7 +330,7 @@ func (s *sidecar) serve(context.Context) error {
 		"members":     func() any { return s.member.Members() },
 		"clusters":    clustersPage(s.member, s.balancer, pols),
 		"breakers":    func() any { return pols.current().Snapshot() },
-		"config_dump": configDump(o, func() any { return summarize(s.res) }),
+		"config_dump": configDump(o, func() any { return summarize(s.resNow.Load()) }),
 		"plugins":     func() any { return comps.host.Plugins() },
 		"components":  func() any { return comps.host.Components() },
 	}, s.health.Ready.Load, s.run)
