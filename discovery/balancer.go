@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,6 +43,10 @@ type Balancer struct {
 	strategy Strategy
 	cooldown time.Duration
 
+	// filter, when set, narrows an app's instances before picking (outlier
+	// ejection); it sees and returns internal addresses.
+	filter func(appID string, addrs []string) []string
+
 	mu          sync.Mutex
 	next        map[string]uint64    // round-robin position per app id
 	outstanding map[string]int       // requests in flight per instance address
@@ -53,6 +58,14 @@ type BalancerOption func(*Balancer)
 
 // WithStrategy sets the strategy (default RoundRobin).
 func WithStrategy(s Strategy) BalancerOption { return func(b *Balancer) { b.strategy = s } }
+
+// WithFilter narrows an app's healthy instances before each pick, e.g. to
+// leave out instances outlier detection ejected. f gets the instances'
+// internal addresses and returns those to keep; keeping none keeps all. It is
+// called without the balancer's lock held.
+func WithFilter(f func(appID string, addrs []string) []string) BalancerOption {
+	return func(b *Balancer) { b.filter = f }
+}
 
 // WithFailureCooldown sets how long MarkFailed skips an instance
 // (default DefaultFailureCooldown; ≤ 0 keeps the default).
@@ -92,6 +105,9 @@ func (b *Balancer) Pick(ctx context.Context, appID string) (Instance, func(err e
 	if len(insts) == 0 { // a Resolver must not do this; be safe anyway
 		return Instance{}, nil, ErrNoInstances
 	}
+	if b.filter != nil && len(insts) > 1 {
+		insts = b.filtered(appID, insts)
+	}
 	b.mu.Lock()
 	cands := b.healthyLocked(insts, time.Now())
 	var inst Instance
@@ -123,6 +139,28 @@ func (b *Balancer) Pick(ctx context.Context, appID string) (Instance, func(err e
 		}
 	}
 	return inst, done, nil
+}
+
+// filtered applies the filter; an empty answer keeps every instance.
+func (b *Balancer) filtered(appID string, insts []Instance) []Instance {
+	addrs := make([]string, len(insts))
+	for i, in := range insts {
+		addrs[i] = in.Addr
+	}
+	keep := b.filter(appID, addrs)
+	if len(keep) == 0 || len(keep) == len(insts) {
+		return insts
+	}
+	out := make([]Instance, 0, len(keep))
+	for _, in := range insts {
+		if slices.Contains(keep, in.Addr) {
+			out = append(out, in)
+		}
+	}
+	if len(out) == 0 {
+		return insts
+	}
+	return out
 }
 
 // healthyLocked drops instances in their failure cooldown (and forgets

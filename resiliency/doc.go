@@ -68,9 +68,8 @@
 //
 // # Outrigger extensions
 //
-// Ignored by Dapr (and, for now, reported as unknown fields by
-// proxy/resources, which keeps only Dapr's fields; this package reads them
-// from the manifest's file):
+// Ignored by Dapr (whose loader drops unknown fields), loaded by
+// proxy/resources as typed fields:
 //
 //	spec:
 //	  policies:

@@ -225,7 +225,10 @@ func (pol Policy) attempt(ctx context.Context, n int, op func(context.Context) e
 		actx, cancel = context.WithTimeout(actx, d.timeout)
 	}
 	err = op(actx)
-	timedOut := err != nil && d.timeout > 0 && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded)
+	// Timed out: the attempt's deadline passed. Checked against the clock too:
+	// the far side may cancel on the propagated deadline a moment before this
+	// context's own timer fires, and its error then arrives first.
+	timedOut := err != nil && d.timeout > 0 && ctx.Err() == nil && (errors.Is(actx.Err(), context.DeadlineExceeded) || pastDeadline(actx))
 	cancel()
 	if timedOut {
 		obs.Activated(pol.info, PolicyTimeout, "")
@@ -267,4 +270,11 @@ func (b *backoff) next(r *retrySpec) time.Duration {
 	delay := time.Duration(float64(b.current) * (1 + backoffRandomization*(2*rand.Float64()-1)))
 	b.current = min(time.Duration(float64(b.current)*backoffMultiplier), r.maxInterval)
 	return min(delay, r.maxInterval)
+}
+
+// pastDeadline reports whether ctx's deadline has passed (its timer may not
+// have fired yet).
+func pastDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }

@@ -66,6 +66,9 @@ func wantsText(r *http.Request) bool {
 func (h *Handler) page(p Page) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v := p()
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+			v = []any{} // an empty list, not null
+		}
 		if wantsText(r) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			WriteText(w, v)

@@ -213,7 +213,7 @@ func (a appStatus) HTTPStatus() int { return a.code }
 func (s *Service) callInstance(ctx context.Context, target string, head *sidecarv1.RequestHead, small []byte, buffered bool, body io.Reader) (*appchannel.Response, error) {
 	var lastErr error
 	for try := 0; try < 2; try++ {
-		addr, done, err := s.pick(ctx, target)
+		addr, done, err := s.cfg.Picker.Pick(ctx, target)
 		if err != nil {
 			if lastErr != nil {
 				return nil, lastErr
@@ -233,19 +233,6 @@ func (s *Service) callInstance(ctx context.Context, target string, head *sidecar
 		s.log.Debug("instance unreachable, trying another", "app", target, "instance", addr, "err", err)
 	}
 	return nil, lastErr
-}
-
-// pick chooses an instance that outlier detection has not ejected (a few
-// tries; the ejector never ejects them all).
-func (s *Service) pick(ctx context.Context, target string) (string, func(error), error) {
-	ej := s.ejector()
-	for i := 0; ; i++ {
-		addr, done, err := s.cfg.Picker.Pick(ctx, target)
-		if err != nil || ej == nil || i >= 3 || len(ej.Healthy(target, []string{addr})) == 1 {
-			return addr, done, err
-		}
-		done(nil)
-	}
 }
 
 func (s *Service) policies() *resiliency.Provider {

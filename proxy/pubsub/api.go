@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/outrigger/outrigger/proxy/telemetry"
+
 	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -92,6 +94,9 @@ type Config struct {
 	Retrier Retrier
 	// MaxConcurrency caps in-flight deliveries per subscription (default 256).
 	MaxConcurrency int
+	// Tracing, when on, opens a span per delivery as a child of the event's
+	// traceparent, and the app sees that span as its parent.
+	Tracing *telemetry.Tracing
 }
 
 // API is the pub/sub building block. It serves publishing over HTTP
@@ -105,6 +110,7 @@ type API struct {
 	decl    []resources.Subscription
 	log     *slog.Logger
 	retrier Retrier
+	tracing *telemetry.Tracing
 	maxConc int
 
 	mu        sync.Mutex
@@ -137,7 +143,7 @@ func New(cfg Config) *API {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &API{
 		appID: cfg.AppID, brokers: cfg.Brokers, app: cfg.App, decl: cfg.Declarative,
-		log: l.With("block", "pubsub"), retrier: r, maxConc: mc,
+		log: l.With("block", "pubsub"), retrier: r, maxConc: mc, tracing: cfg.Tracing,
 		streaming: map[string]*subscription{}, streamConsumers: map[string]*consumer{}, runCtx: ctx, runCancel: cancel,
 	}
 }

@@ -10,6 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outrigger/outrigger/proxy/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
+
 	componentsv1 "github.com/dapr/dapr/pkg/proto/components/v1"
 
 	"github.com/outrigger/outrigger/proxy/pubsub/cloudevent"
@@ -254,6 +258,19 @@ func (c *consumer) handle(ctx context.Context, m *componentsv1.PullMessagesRespo
 		return nil
 	}
 	d := &delivery{ce: ce, data: data, pubsub: c.sub.pubsub, topic: c.topicOf(m), path: path, metadata: c.messageMetadata(m)}
+	if t := c.a.tracing; t.Enabled() {
+		// The delivery span: a child of the publisher's, parent of the app's.
+		tp := cloudevent.String(ce, cloudevent.FieldTraceParent)
+		if tp == "" {
+			tp = cloudevent.String(ce, cloudevent.FieldTraceID)
+		}
+		sctx := telemetry.ContextWithTraceparent(ctx, tp, cloudevent.String(ce, cloudevent.FieldTraceState))
+		sctx, span := t.Start(sctx, "pubsub/"+d.topic, oteltrace.SpanKindConsumer,
+			attribute.String("messaging.system", "dapr"), attribute.String("messaging.destination.name", d.topic),
+			attribute.String("messaging.dapr.pubsub", d.pubsub))
+		defer span.End()
+		d.traceparent, d.tracestate = telemetry.Traceparent(sctx), telemetry.Tracestate(sctx)
+	}
 	err = c.a.retrier.Retry(ctx, c.sub.pubsub, func(ctx context.Context) error {
 		o, err := c.d.deliver(ctx, d)
 		if err != nil {

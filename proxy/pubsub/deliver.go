@@ -40,6 +40,9 @@ type delivery struct {
 	topic    string
 	path     string
 	metadata map[string]string // broker metadata, plus pubsubName
+	// traceparent and tracestate, when set, are the delivery span's context,
+	// sent instead of the event's own.
+	traceparent, tracestate string
 }
 
 // deliverer hands messages to whoever consumes them: the HTTP app, the gRPC
@@ -117,7 +120,14 @@ func (h httpApp) post(ctx context.Context, path string, hdr http.Header, body []
 }
 
 func (h httpApp) deliver(ctx context.Context, d *delivery) (outcome, error) {
-	code, body, err := h.post(ctx, d.path, headers(d.metadata, d.ce, cloudevent.ContentType), d.data)
+	hdr := headers(d.metadata, d.ce, cloudevent.ContentType)
+	if d.traceparent != "" {
+		hdr.Set("traceparent", d.traceparent)
+		if d.tracestate != "" {
+			hdr.Set("tracestate", d.tracestate)
+		}
+	}
+	code, body, err := h.post(ctx, d.path, hdr, d.data)
 	if err != nil {
 		return 0, err
 	}

@@ -197,7 +197,9 @@ func (s *sidecar) join(ctx context.Context) error {
 	if s.o.Balancer == "least-outstanding" || s.o.Balancer == "p2c" {
 		strategy = discovery.LeastOutstanding
 	}
-	s.balancer = discovery.NewBalancer(s.member, discovery.WithStrategy(strategy))
+	// Instances outlier detection ejected are left out of load balancing.
+	eject := func(appID string, addrs []string) []string { return s.pols.current().Ejector().Healthy(appID, addrs) }
+	s.balancer = discovery.NewBalancer(s.member, discovery.WithStrategy(strategy), discovery.WithFilter(eject))
 	return nil
 }
 
@@ -251,7 +253,7 @@ func (s *sidecar) buildBlocks(context.Context) error {
 	b.secrets = secrets.New(secrets.Config{Stores: comps.secretStores(), Scopes: secretScopes, Logger: log.With("scope", "secrets")})
 	b.state = state.New(state.Config{AppID: o.AppID, Namespace: os.Getenv("NAMESPACE"), Stores: comps.stateStores(), Logger: log.With("scope", "state")})
 	b.pubsub = pubsub.New(pubsub.Config{AppID: o.AppID, Brokers: comps.brokers(), App: app,
-		Declarative: s.res.Subscriptions, Logger: log.With("scope", "pubsub"), Retrier: s.pols.inbound()})
+		Declarative: s.res.Subscriptions, Logger: log.With("scope", "pubsub"), Retrier: s.pols.inbound(), Tracing: s.tracing})
 	b.bindings = bindings.New(bindings.Config{AppID: o.AppID, Bindings: comps.bindings(), App: app, State: b.state,
 		Logger: log.With("scope", "bindings")})
 	b.lock = lock.New(lock.Config{AppID: o.AppID, Stores: comps.lockStores(), Logger: log.With("scope", "lock")})
@@ -330,6 +332,7 @@ func (s *sidecar) serve(context.Context) error {
 		"members":     func() any { return s.member.Members() },
 		"clusters":    clustersPage(s.member, s.balancer, pols),
 		"breakers":    func() any { return pols.current().Snapshot() },
+		"stats":       statsPage(s.reg),
 		"config_dump": configDump(o, func() any { return summarize(s.resNow.Load()) }),
 		"plugins":     func() any { return comps.host.Plugins() },
 		"components":  func() any { return comps.host.Components() },
