@@ -20,10 +20,10 @@ func TestMetadataAndHealth(t *testing.T) {
 	c := newCluster(t)
 	app := startHTTPApp(t, "app-m")
 	s := c.start(sidecarOpts{appID: "meta", appPort: app.port})
-	dc := runtimev1.NewDaprClient(dial(t, s.grpcAddr()))
+	dc := runtimev1.NewDaprClient(dial(t, s.GRPCAddr()))
 
 	t.Run("HTTP metadata", func(t *testing.T) {
-		r := call(t, http.MethodGet, s.url("/v1.0/metadata"), nil, nil)
+		r := call(t, http.MethodGet, s.URL("/v1.0/metadata"), nil, nil)
 		var md struct {
 			ID       string            `json:"id"`
 			Extended map[string]string `json:"extended"`
@@ -42,11 +42,11 @@ func TestMetadataAndHealth(t *testing.T) {
 			t.Errorf("metadata id %q appConnectionProperties %+v, want id meta, port %d, protocol http", md.ID, md.AppConn, app.port)
 		}
 
-		r = call(t, http.MethodPut, s.url("/v1.0/metadata/cliPID"), nil, []byte("4242"))
+		r = call(t, http.MethodPut, s.URL("/v1.0/metadata/cliPID"), nil, []byte("4242"))
 		if r.status != http.StatusNoContent {
 			t.Errorf("PUT /v1.0/metadata/cliPID: %d %q, want 204", r.status, r.body)
 		}
-		r = call(t, http.MethodGet, s.url("/v1.0/metadata"), nil, nil)
+		r = call(t, http.MethodGet, s.URL("/v1.0/metadata"), nil, nil)
 		md.Extended = nil
 		if err := json.Unmarshal(r.body, &md); err != nil || md.Extended["cliPID"] != "4242" {
 			t.Errorf("after PUT cliPID=4242, extended = %v (%v), want cliPID 4242", md.Extended, err)
@@ -80,7 +80,7 @@ func TestMetadataAndHealth(t *testing.T) {
 			{"/v1.0/healthz?appid=meta", 204, ""},
 			{"/v1.0/healthz?appid=other", 500, "ERR_HEALTH_APPID_NOT_MATCH"},
 		} {
-			r := call(t, http.MethodGet, s.url(tc.path), nil, nil)
+			r := call(t, http.MethodGet, s.URL(tc.path), nil, nil)
 			if r.status != tc.want {
 				t.Errorf("GET %s: %d %q, want %d", tc.path, r.status, r.body, tc.want)
 				continue
@@ -124,20 +124,20 @@ func TestShutdownAPI(t *testing.T) {
 	}
 
 	start := time.Now()
-	r := call(t, http.MethodPost, viaHTTP.url("/v1.0/shutdown"), nil, nil)
+	r := call(t, http.MethodPost, viaHTTP.URL("/v1.0/shutdown"), nil, nil)
 	if r.status != http.StatusNoContent {
 		t.Errorf("POST /v1.0/shutdown: %d %q, want 204", r.status, r.body)
 	}
-	dc := runtimev1.NewDaprClient(dial(t, viaGRPC.grpcAddr()))
+	dc := runtimev1.NewDaprClient(dial(t, viaGRPC.GRPCAddr()))
 	if _, err := dc.Shutdown(withMD(t), &runtimev1.ShutdownRequest{}); err != nil {
 		t.Errorf("gRPC Shutdown: %v", err)
 	}
 	for _, s := range []*sidecar{viaHTTP, viaGRPC} {
 		select {
-		case <-s.done:
+		case <-s.Done():
 			t.Logf("%s exited %v after the shutdown call", s.appID, time.Since(start).Round(time.Millisecond))
-			if s.waitErr != nil {
-				t.Errorf("%s exited with %v, want status 0", s.appID, s.waitErr)
+			if s.Err() != nil {
+				t.Errorf("%s exited with %v, want status 0", s.appID, s.Err())
 			}
 		case <-time.After(grace + time.Second - time.Since(start)):
 			t.Errorf("%s still running %v after the shutdown call (grace period %v)", s.appID, time.Since(start).Round(time.Millisecond), grace)

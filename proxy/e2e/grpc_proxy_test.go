@@ -26,7 +26,7 @@ func TestGRPCProxy(t *testing.T) {
 	appPort, hs := startGRPCApp(t, "grpc-b")
 	sa := c.start(sidecarOpts{appID: "a", env: []string{"DAPR_API_TOKEN=secret"}})
 	c.start(sidecarOpts{appID: "b", appPort: appPort, appProtocol: "grpc", env: []string{"APP_API_TOKEN=apptoken"}})
-	cc := dial(t, sa.grpcAddr())
+	cc := dial(t, sa.GRPCAddr())
 	waitGRPCProxy(t, cc, "b", "dapr-api-token", "secret")
 	tc := testpb.NewTestServiceClient(cc)
 	auth := []string{"dapr-app-id", "b", "dapr-api-token", "secret"}

@@ -11,50 +11,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
-
-// ---------------------------------------------------------------- ports
-
-// reservedPorts keeps the ports handed out in this test process, so parallel
-// tests never pick the same "free" port between probing and the sidecar's bind.
-var reservedPorts = struct {
-	sync.Mutex
-	m map[int]bool
-}{m: map[int]bool{}}
-
-// freePort returns a loopback port that is free for TCP and UDP (gossip uses both).
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("probe a free port: %v", err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		pc, uerr := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		ln.Close()
-		if uerr != nil {
-			continue
-		}
-		pc.Close()
-		reservedPorts.Lock()
-		taken := reservedPorts.m[p]
-		reservedPorts.m[p] = true
-		reservedPorts.Unlock()
-		if !taken {
-			return p
-		}
-	}
-	t.Fatal("no free loopback port after 100 tries")
-	return 0
-}
 
 // ---------------------------------------------------------------- sidecars
 
@@ -68,7 +31,7 @@ type cluster struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	return &cluster{t: t, home: t.TempDir(), gossipPort: freePort(t)}
+	return &cluster{t: t, home: t.TempDir(), gossipPort: e2etest.FreePort(t)}
 }
 
 type sidecarOpts struct {
@@ -81,156 +44,36 @@ type sidecarOpts struct {
 
 // sidecar is one running `outrigger sidecar` process.
 type sidecar struct {
+	*e2etest.Sidecar
 	appID                           string
 	httpPort, grpcPort, metricsPort int
-	cmd                             *exec.Cmd
-	out                             *syncBuffer
-	done                            chan struct{} // closed when the process has exited
-	waitErr                         error         // valid after done
-}
-
-// syncBuffer collects a process's output from two pipes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start launches a sidecar and waits until GET /v1.0/healthz answers 204.
 func (c *cluster) start(o sidecarOpts) *sidecar {
 	c.t.Helper()
 	s := c.launch(o)
-	s.waitStatus(c.t, "/v1.0/healthz", http.StatusNoContent, 15*time.Second)
+	s.WaitHealthy(c.t, 15*time.Second)
 	return s
 }
 
 // launch starts a sidecar without waiting for readiness.
 func (c *cluster) launch(o sidecarOpts) *sidecar {
-	t := c.t
-	t.Helper()
-	s := &sidecar{appID: o.appID, httpPort: freePort(t), grpcPort: freePort(t), metricsPort: freePort(t),
-		out: &syncBuffer{}, done: make(chan struct{})}
+	c.t.Helper()
 	proto := o.appProtocol
 	if proto == "" {
 		proto = "http"
 	}
-	args := []string{"sidecar",
-		"--app-id", o.appID,
-		"--app-port", strconv.Itoa(o.appPort),
-		"--app-protocol", proto,
-		"--dapr-http-port", strconv.Itoa(s.httpPort),
-		"--dapr-grpc-port", strconv.Itoa(s.grpcPort),
-		"--metrics-port", strconv.Itoa(s.metricsPort),
-		"--dapr-internal-grpc-port", "0",
-		"--admin-port", "0",
-		"--gossip-port", strconv.Itoa(c.gossipPort),
-		"--log-level", "info",
-	}
-	args = append(args, o.args...)
-	s.cmd = exec.Command(outriggerBin, args...)
-	s.cmd.Env = append(os.Environ(), "OUTRIGGER_HOME="+c.home)
-	s.cmd.Env = append(s.cmd.Env, o.env...)
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start sidecar %s: %v", o.appID, err)
-	}
-	go func() { s.waitErr = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		start := time.Now()
-		s.stop()
-		if d := time.Since(start); d > 2*time.Second {
-			out := s.out.String()
-			if i := strings.LastIndex(out, "shutting down"); i > 0 {
-				out = out[strings.LastIndex(out[:i], "\n")+1:]
-			}
-			t.Logf("sidecar %s took %v to exit after SIGTERM; its shutdown log:\n%s", s.appID, d.Round(time.Millisecond), out)
-		}
-		if t.Failed() {
-			t.Logf("---- output of sidecar %s (pid %d, http %d, grpc %d) ----\n%s", s.appID, s.cmd.Process.Pid, s.httpPort, s.grpcPort, s.out)
-		}
-	})
-	return s
-}
-
-// stop ends the process: SIGTERM, then SIGKILL if it has not left after 5 s.
-func (s *sidecar) stop() {
-	if s.exited() {
-		return
-	}
-	// Connections the client pool dialed but never used sit in net/http's
-	// StateNew, which (*http.Server).Shutdown waits up to 5 s for; close them.
-	httpc.CloseIdleConnections()
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (s *sidecar) kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.done
-}
-
-func (s *sidecar) exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *sidecar) pid() int { return s.cmd.Process.Pid }
-
-func (s *sidecar) url(path string) string {
-	return "http://127.0.0.1:" + strconv.Itoa(s.httpPort) + path
-}
-
-func (s *sidecar) grpcAddr() string { return "127.0.0.1:" + strconv.Itoa(s.grpcPort) }
-
-// waitStatus polls GET path until it answers want, failing the test after deadline
-// or when the process exits.
-func (s *sidecar) waitStatus(t *testing.T, path string, want int, deadline time.Duration) {
-	t.Helper()
-	cl := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
-	defer cl.CloseIdleConnections()
-	end := time.Now().Add(deadline)
-	last := ""
-	for {
-		resp, err := cl.Get(s.url(path))
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if s.exited() {
-			t.Fatalf("sidecar %s exited before GET %s answered %d: %v", s.appID, path, want, s.waitErr)
-		}
-		if time.Now().After(end) {
-			t.Fatalf("sidecar %s: GET %s did not answer %d within %v (last: %s)", s.appID, path, want, deadline, last)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
+	args := append([]string{"--app-port", strconv.Itoa(o.appPort), "--app-protocol", proto}, o.args...)
+	s := e2etest.LaunchSidecar(c.t, e2etest.SidecarConfig{Bin: outriggerBin, AppID: o.appID, Home: c.home,
+		GossipPort: c.gossipPort, Args: args, Env: o.env, Proc: e2etest.ProcOptions{
+			StopTimeout: 5 * time.Second,
+			// Connections the client pool dialed but never used sit in net/http's
+			// StateNew, which (*http.Server).Shutdown waits up to 5 s for; close them.
+			BeforeStop: httpc.CloseIdleConnections,
+			SlowStop:   2 * time.Second,
+		}})
+	return &sidecar{Sidecar: s, appID: s.AppID, httpPort: s.HTTPPort, grpcPort: s.GRPCPort, metricsPort: s.MetricsPort}
 }
 
 // ---------------------------------------------------------------- HTTP client
@@ -415,7 +258,7 @@ func waitInvokeWith(t *testing.T, s *sidecar, hdr http.Header, target string, wa
 	end := time.Now().Add(15 * time.Second)
 	last := ""
 	for {
-		r, err := tryCall(http.MethodPost, s.url("/v1.0/invoke/"+target+"/method/ping"), hdr, []byte("ping"), 2*time.Second)
+		r, err := tryCall(http.MethodPost, s.URL("/v1.0/invoke/"+target+"/method/ping"), hdr, []byte("ping"), 2*time.Second)
 		if err == nil && r.status == http.StatusOK {
 			var e echoReply
 			if json.Unmarshal(r.body, &e) == nil {
@@ -434,8 +277,8 @@ func waitInvokeWith(t *testing.T, s *sidecar, hdr http.Header, target string, wa
 		if all {
 			return
 		}
-		if s.exited() {
-			t.Fatalf("sidecar %s exited while waiting to reach %s: %v", s.appID, target, s.waitErr)
+		if s.Exited() {
+			t.Fatalf("sidecar %s exited while waiting to reach %s: %v", s.appID, target, s.Err())
 		}
 		if time.Now().After(end) {
 			t.Fatalf("%s could not reach all of %v behind app id %s within 15 s (seen %v; last: %s)", s.appID, wantApps, target, seen, last)

@@ -22,7 +22,7 @@ func TestInstancesShareLoad(t *testing.T) {
 
 	hits := map[string]int{}
 	for i := range 20 {
-		e := decodeEcho(t, call(t, http.MethodPost, sa.url("/v1.0/invoke/b/method/process"), nil, []byte(fmt.Sprint(i))))
+		e := decodeEcho(t, call(t, http.MethodPost, sa.URL("/v1.0/invoke/b/method/process"), nil, []byte(fmt.Sprint(i))))
 		hits[e.App]++
 	}
 	t.Logf("20 calls: %v", hits)
@@ -42,7 +42,7 @@ func TestKilledInstanceDropped(t *testing.T) {
 	victim := c.start(sidecarOpts{appID: "b", appPort: b2.port})
 	waitInvoke(t, sa, "b", "survivor", "victim")
 
-	victim.kill()
+	victim.Kill()
 	killed := time.Now()
 	const budget = 5 * time.Second
 	var lastBad time.Duration = -1 // offset from the kill of the last call that started and failed
@@ -50,7 +50,7 @@ func TestKilledInstanceDropped(t *testing.T) {
 	var after int
 	for time.Since(killed) < budget+1500*time.Millisecond {
 		started := time.Since(killed)
-		r, err := tryCall(http.MethodPost, sa.url("/v1.0/invoke/b/method/process"), nil, []byte("x"), 5*time.Second)
+		r, err := tryCall(http.MethodPost, sa.URL("/v1.0/invoke/b/method/process"), nil, []byte("x"), 5*time.Second)
 		took := time.Since(killed) - started
 		bad := ""
 		switch {

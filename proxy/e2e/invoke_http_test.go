@@ -40,7 +40,7 @@ func TestInvokeHTTP(t *testing.T) {
 			target, wantApp string
 		}{{sa, "b", "app-b"}, {sb, "a", "app-a"}} {
 			body := `{"order":42,"from":"` + tc.from.appID + `"}`
-			r := call(t, http.MethodPost, tc.from.url("/v1.0/invoke/"+tc.target+"/method/process"),
+			r := call(t, http.MethodPost, tc.from.URL("/v1.0/invoke/"+tc.target+"/method/process"),
 				http.Header{"Content-Type": {"application/json"}}, []byte(body))
 			if r.status != http.StatusOK {
 				t.Fatalf("%s→%s: status %d, body %q", tc.from.appID, tc.target, r.status, r.body)
@@ -64,9 +64,9 @@ func TestInvokeHTTP(t *testing.T) {
 			url  string
 			hdr  http.Header
 		}{
-			{"path", sa.url("/v1.0/invoke/b/method/api/orders?x=1"), nil},
-			{"dapr-app-id header", sa.url("/api/orders?x=1"), http.Header{"Dapr-App-Id": {"b"}}},
-			{"basic auth header", sa.url("/api/orders?x=1"), http.Header{"Authorization": {basic}}},
+			{"path", sa.URL("/v1.0/invoke/b/method/api/orders?x=1"), nil},
+			{"dapr-app-id header", sa.URL("/api/orders?x=1"), http.Header{"Dapr-App-Id": {"b"}}},
+			{"basic auth header", sa.URL("/api/orders?x=1"), http.Header{"Authorization": {basic}}},
 			{"basic auth in URL", "http://dapr-app-id:b@127.0.0.1:" + strconv.Itoa(sa.httpPort) + "/api/orders?x=1", nil},
 		} {
 			r := call(t, http.MethodGet, tc.url, tc.hdr, nil)
@@ -96,9 +96,9 @@ func TestInvokeHTTP(t *testing.T) {
 			url  string
 			hdr  http.Header
 		}{
-			{"path", sa.url("/v1.0/invoke/b/method/hash"), nil},
-			{"dapr-app-id header", sa.url("/hash"), http.Header{"Dapr-App-Id": {"b"}}},
-			{"basic auth", sa.url("/hash"), http.Header{"Authorization": {basic}}},
+			{"path", sa.URL("/v1.0/invoke/b/method/hash"), nil},
+			{"dapr-app-id header", sa.URL("/hash"), http.Header{"Dapr-App-Id": {"b"}}},
+			{"basic auth", sa.URL("/hash"), http.Header{"Authorization": {basic}}},
 		} {
 			r := call(t, http.MethodPost, tc.url, tc.hdr, body)
 			var got struct {
@@ -121,7 +121,7 @@ func TestInvokeHTTP(t *testing.T) {
 			if verb != http.MethodGet && verb != http.MethodHead && verb != http.MethodOptions {
 				body = []byte("payload of " + verb)
 			}
-			r := call(t, verb, sa.url("/v1.0/invoke/b/method/things/1"), nil, body)
+			r := call(t, verb, sa.URL("/v1.0/invoke/b/method/things/1"), nil, body)
 			if r.status != http.StatusOK {
 				t.Errorf("%s: status %d body %q, want 200", verb, r.status, r.body)
 				continue
@@ -145,7 +145,7 @@ func TestInvokeHTTP(t *testing.T) {
 	t.Run("raw query unchanged", func(t *testing.T) {
 		t.Parallel()
 		const q = "b=2&a=1&a=%2F&x=hello%20world&plus=a+b&empty=&flag&utf=%C3%A9&semi=1;2"
-		for _, url := range []string{sa.url("/v1.0/invoke/b/method/search?" + q), sa.url("/search?" + q)} {
+		for _, url := range []string{sa.URL("/v1.0/invoke/b/method/search?" + q), sa.URL("/search?" + q)} {
 			hdr := http.Header{}
 			if !strings.Contains(url, "/invoke/") {
 				hdr.Set("dapr-app-id", "b")
@@ -167,7 +167,7 @@ func TestInvokeHTTP(t *testing.T) {
 			"Traceparent":    {tp},
 			"Content-Type":   {"text/plain"},
 		}
-		r := call(t, http.MethodPost, sa.url("/v1.0/invoke/b/method/hdr"), hdr, []byte("x"))
+		r := call(t, http.MethodPost, sa.URL("/v1.0/invoke/b/method/hdr"), hdr, []byte("x"))
 		e := decodeEcho(t, r)
 		h := e.Header
 		if h.Get("X-Custom") != "v1" {
@@ -205,7 +205,7 @@ func TestInvokeHTTP(t *testing.T) {
 	t.Run("app status headers and body relayed", func(t *testing.T) {
 		t.Parallel()
 		for _, code := range []int{200, 201, 202, 400, 404, 409, 500, 503} {
-			r := call(t, http.MethodPost, sa.url("/v1.0/invoke/b/method/status/"+strconv.Itoa(code)), nil, []byte("{}"))
+			r := call(t, http.MethodPost, sa.URL("/v1.0/invoke/b/method/status/"+strconv.Itoa(code)), nil, []byte("{}"))
 			want := "app app-b says " + strconv.Itoa(code)
 			if r.status != code || string(r.body) != want {
 				t.Errorf("app answered %d %q; caller got %d %q", code, want, r.status, r.body)
@@ -221,7 +221,7 @@ func TestInvokeHTTP(t *testing.T) {
 
 	t.Run("method with slashes", func(t *testing.T) {
 		t.Parallel()
-		e := decodeEcho(t, call(t, http.MethodGet, sa.url("/v1.0/invoke/b/method/api/v1/orders/7"), nil, nil))
+		e := decodeEcho(t, call(t, http.MethodGet, sa.URL("/v1.0/invoke/b/method/api/v1/orders/7"), nil, nil))
 		if e.Path != "/api/v1/orders/7" {
 			t.Errorf("app saw path %q, want /api/v1/orders/7", e.Path)
 		}
@@ -230,7 +230,7 @@ func TestInvokeHTTP(t *testing.T) {
 	t.Run("unknown app id fails fast", func(t *testing.T) {
 		t.Parallel()
 		start := time.Now()
-		r := call(t, http.MethodPost, sa.url("/v1.0/invoke/nosuchapp/method/process"), nil, []byte("{}"))
+		r := call(t, http.MethodPost, sa.URL("/v1.0/invoke/nosuchapp/method/process"), nil, []byte("{}"))
 		took := time.Since(start)
 		if took > 2*time.Second {
 			t.Errorf("unknown app id took %v to fail, want < 2 s", took)
@@ -248,7 +248,7 @@ func TestInvokeHTTP(t *testing.T) {
 
 	t.Run("self invocation", func(t *testing.T) {
 		t.Parallel()
-		e := decodeEcho(t, call(t, http.MethodPost, sa.url("/v1.0/invoke/a/method/self"), nil, []byte("me")))
+		e := decodeEcho(t, call(t, http.MethodPost, sa.URL("/v1.0/invoke/a/method/self"), nil, []byte("me")))
 		if e.App != "app-a" || e.Path != "/self" || e.Body != "me" {
 			t.Errorf("A→a answered by %q path %q body %q, want app-a /self \"me\"", e.App, e.Path, e.Body)
 		}
@@ -264,7 +264,7 @@ func TestInvokeHTTP(t *testing.T) {
 		for i := range n {
 			go func() {
 				body := []byte("call " + strconv.Itoa(i) + strings.Repeat("x", i*1024)) // some bodies span frames
-				r, err := tryCall(http.MethodPost, sa.url("/v1.0/invoke/b/method/c/"+strconv.Itoa(i)), nil, body, 20*time.Second)
+				r, err := tryCall(http.MethodPost, sa.URL("/v1.0/invoke/b/method/c/"+strconv.Itoa(i)), nil, body, 20*time.Second)
 				switch {
 				case err != nil:
 					errc <- err.Error()
@@ -289,7 +289,7 @@ func TestInvokeHTTP(t *testing.T) {
 
 	t.Run("unknown app id by header", func(t *testing.T) {
 		t.Parallel()
-		r := call(t, http.MethodGet, sa.url("/api/orders"), http.Header{"Dapr-App-Id": {"nosuchapp"}}, nil)
+		r := call(t, http.MethodGet, sa.URL("/api/orders"), http.Header{"Dapr-App-Id": {"nosuchapp"}}, nil)
 		if e := decodeDaprError(t, r); r.status != http.StatusInternalServerError || e.ErrorCode != "ERR_DIRECT_INVOKE" {
 			t.Errorf("dapr-app-id: nosuchapp: %d %+v, want 500 ERR_DIRECT_INVOKE", r.status, e)
 		}
@@ -298,7 +298,7 @@ func TestInvokeHTTP(t *testing.T) {
 	t.Run("no app id", func(t *testing.T) {
 		t.Parallel()
 		for _, path := range []string{"/api/orders", "/v1.0/invoke//method/x", "/v1.0/nosuchapi"} {
-			r := call(t, http.MethodGet, sa.url(path), nil, nil)
+			r := call(t, http.MethodGet, sa.URL(path), nil, nil)
 			if r.status != http.StatusNotFound {
 				t.Errorf("GET %s: status %d body %q, want 404", path, r.status, r.body)
 				continue

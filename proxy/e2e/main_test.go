@@ -3,9 +3,10 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // outriggerBin is the binary built once by TestMain from this tree.
@@ -23,9 +24,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	outriggerBin = filepath.Join(dir, "outrigger")
-	cmd := exec.Command("go", "build", "-o", outriggerBin, "github.com/outrigger/outrigger/proxy/cmd/outrigger")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
+	if err := e2etest.BuildOne(outriggerBin, "github.com/outrigger/outrigger/proxy/cmd/outrigger"); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building the outrigger binary failed:", err)
 		return 1
 	}

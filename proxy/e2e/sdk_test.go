@@ -71,7 +71,7 @@ func TestGoSDK(t *testing.T) {
 	waitInvoke(t, sa, "b", "app-b")
 	waitInvoke(t, sa, "g", "sdk-g")
 
-	dc, err := client.NewClientWithAddress(sa.grpcAddr())
+	dc, err := client.NewClientWithAddress(sa.GRPCAddr())
 	if err != nil {
 		t.Fatalf("SDK client: %v", err)
 	}
@@ -170,7 +170,7 @@ func TestGoSDK(t *testing.T) {
 
 	t.Run("HTTP to SDK gRPC app", func(t *testing.T) {
 		t.Parallel()
-		r := call(t, http.MethodPut, sa.url("/v1.0/invoke/g/method/echo?x=1&y=2"), http.Header{"Content-Type": {"application/json"}}, []byte(`{"k":"v"}`))
+		r := call(t, http.MethodPut, sa.URL("/v1.0/invoke/g/method/echo?x=1&y=2"), http.Header{"Content-Type": {"application/json"}}, []byte(`{"k":"v"}`))
 		if r.status != http.StatusOK {
 			t.Fatalf("PUT invoke g/echo: %d %q, want 200", r.status, r.body)
 		}
@@ -185,7 +185,7 @@ func TestGoSDK(t *testing.T) {
 		if ct := r.header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type %q, want the app's application/json", ct)
 		}
-		r = call(t, http.MethodPost, sa.url("/v1.0/invoke/g/method/fail"), nil, []byte("x"))
+		r = call(t, http.MethodPost, sa.URL("/v1.0/invoke/g/method/fail"), nil, []byte("x"))
 		if r.status != http.StatusInternalServerError || !strings.Contains(string(r.body), "order rejected by sdk app") {
 			t.Errorf("handler error over HTTP: %d %q, want 500 with the app's message (gRPC Unknown mapped to HTTP)", r.status, r.body)
 		}

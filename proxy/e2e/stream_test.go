@@ -26,10 +26,10 @@ func TestStreamLargeBodies(t *testing.T) {
 		t.Helper()
 		peaks, n := stop()
 		for _, s := range []*sidecar{sa, sb} {
-			p := peaks[s.pid()]
+			p := peaks[s.Pid()]
 			t.Logf("sidecar %s peak VmRSS %.1f MiB over %d samples", s.appID, float64(p)/(1<<20), n)
 			if p == 0 {
-				t.Errorf("no VmRSS sample for sidecar %s (pid %d)", s.appID, s.pid())
+				t.Errorf("no VmRSS sample for sidecar %s (pid %d)", s.appID, s.Pid())
 			}
 			if p >= rssCap {
 				t.Errorf("sidecar %s peak VmRSS %.1f MiB, want < %d MiB while streaming %d MiB", s.appID, float64(p)/(1<<20), rssCap>>20, bigBody>>20)
@@ -42,13 +42,13 @@ func TestStreamLargeBodies(t *testing.T) {
 		defer cancel()
 		h := newHasher()
 		body := io.TeeReader(dataReader(1, bigBody), h)
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, sa.url("/v1.0/invoke/b/method/hash"), body)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, sa.URL("/v1.0/invoke/b/method/hash"), body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.ContentLength = bigBody
 		req.Header.Set("Content-Type", "application/octet-stream")
-		stop := rssPeaks(sa.pid(), sb.pid())
+		stop := rssPeaks(sa.Pid(), sb.Pid())
 		start := time.Now()
 		resp, err := httpc.Do(req)
 		if err != nil {
@@ -75,11 +75,11 @@ func TestStreamLargeBodies(t *testing.T) {
 	t.Run("response", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, sa.url("/v1.0/invoke/b/method/big?seed=2&n="+strconv.Itoa(bigBody)), nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, sa.URL("/v1.0/invoke/b/method/big?seed=2&n="+strconv.Itoa(bigBody)), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := rssPeaks(sa.pid(), sb.pid())
+		stop := rssPeaks(sa.Pid(), sb.Pid())
 		start := time.Now()
 		resp, err := httpc.Do(req)
 		if err != nil {
@@ -116,7 +116,7 @@ func TestStreamFlushedChunks(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, sa.url("/v1.0/invoke/"+target+"/method/slow"), nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, sa.URL("/v1.0/invoke/"+target+"/method/slow"), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

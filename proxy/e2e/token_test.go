@@ -21,7 +21,7 @@ func TestAPIToken(t *testing.T) {
 	c := newCluster(t)
 	appA, appB, appC := startHTTPApp(t, "app-a"), startHTTPApp(t, "app-b"), startHTTPApp(t, "app-c")
 	sa := c.launch(sidecarOpts{appID: "a", appPort: appA.port, env: []string{"DAPR_API_TOKEN=secret"}})
-	sa.waitStatus(t, "/v1.0/healthz", http.StatusNoContent, 15*time.Second)
+	sa.WaitStatus(t, "/v1.0/healthz", http.StatusNoContent, 15*time.Second)
 	sb := c.start(sidecarOpts{appID: "b", appPort: appB.port, env: []string{"APP_API_TOKEN=apptoken"}})
 	c.start(sidecarOpts{appID: "c", appPort: appC.port})
 	tok := http.Header{"Dapr-Api-Token": {"secret"}}
@@ -41,12 +41,12 @@ func TestAPIToken(t *testing.T) {
 			{"shutdown, no token", http.MethodPost, "/v1.0/shutdown", nil},
 			{"unknown route, no token", http.MethodGet, "/v1.0/nosuch", nil},
 		} {
-			r := call(t, tc.method, sa.url(tc.path), tc.hdr, nil)
+			r := call(t, tc.method, sa.URL(tc.path), tc.hdr, nil)
 			if r.status != http.StatusUnauthorized || strings.TrimSpace(string(r.body)) != "invalid api token" {
 				t.Errorf("%s: %d %q, want 401 \"invalid api token\"", tc.name, r.status, r.body)
 			}
 		}
-		if sa.exited() {
+		if sa.Exited() {
 			t.Fatal("sidecar A exited: an unauthenticated shutdown was obeyed")
 		}
 	})
@@ -54,7 +54,7 @@ func TestAPIToken(t *testing.T) {
 	t.Run("health endpoints are exempt", func(t *testing.T) {
 		t.Parallel()
 		for _, p := range []string{"/v1.0/healthz", "/v1.0/healthz/outbound"} {
-			if r := call(t, http.MethodGet, sa.url(p), nil, nil); r.status != http.StatusNoContent {
+			if r := call(t, http.MethodGet, sa.URL(p), nil, nil); r.status != http.StatusNoContent {
 				t.Errorf("GET %s without token: %d %q, want 204", p, r.status, r.body)
 			}
 		}
@@ -63,9 +63,9 @@ func TestAPIToken(t *testing.T) {
 	t.Run("token is not forwarded to the app", func(t *testing.T) {
 		t.Parallel()
 		for _, hdr := range []http.Header{tok, {"Dapr-Api-Token": {"secret"}, "Dapr-App-Id": {"c"}}} {
-			url := sa.url("/v1.0/invoke/c/method/x")
+			url := sa.URL("/v1.0/invoke/c/method/x")
 			if hdr.Get("Dapr-App-Id") != "" {
-				url = sa.url("/x")
+				url = sa.URL("/x")
 			}
 			r := call(t, http.MethodPost, url, hdr, []byte("{}"))
 			if r.status != http.StatusOK {
@@ -79,7 +79,7 @@ func TestAPIToken(t *testing.T) {
 
 	t.Run("APP_API_TOKEN is sent to the app", func(t *testing.T) {
 		t.Parallel()
-		e := decodeEcho(t, call(t, http.MethodPost, sa.url("/v1.0/invoke/b/method/x"), tok, []byte("{}")))
+		e := decodeEcho(t, call(t, http.MethodPost, sa.URL("/v1.0/invoke/b/method/x"), tok, []byte("{}")))
 		if got := e.Header.Values("Dapr-Api-Token"); len(got) != 1 || got[0] != "apptoken" {
 			t.Errorf("app b saw dapr-api-token %q, want exactly [apptoken]", got)
 		}
@@ -88,7 +88,7 @@ func TestAPIToken(t *testing.T) {
 	t.Run("inbound invocation needs no token", func(t *testing.T) {
 		t.Parallel()
 		// The token guards A's API, not calls from other sidecars to A's app.
-		e := decodeEcho(t, call(t, http.MethodPost, sb.url("/v1.0/invoke/a/method/x"), nil, []byte("{}")))
+		e := decodeEcho(t, call(t, http.MethodPost, sb.URL("/v1.0/invoke/a/method/x"), nil, []byte("{}")))
 		if e.App != "app-a" {
 			t.Errorf("B→a answered by %q, want app-a", e.App)
 		}
@@ -96,7 +96,7 @@ func TestAPIToken(t *testing.T) {
 
 	t.Run("gRPC", func(t *testing.T) {
 		t.Parallel()
-		dc := runtimev1.NewDaprClient(dial(t, sa.grpcAddr()))
+		dc := runtimev1.NewDaprClient(dial(t, sa.GRPCAddr()))
 		_, err := dc.GetMetadata(withMD(t), &runtimev1.GetMetadataRequest{})
 		if status.Code(err) != codes.Unauthenticated {
 			t.Errorf("GetMetadata without token: %v, want Unauthenticated", err)
