@@ -10,6 +10,7 @@ import (
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -24,7 +25,7 @@ type storeUnderTest struct {
 // state.postgresql component, named "sqlite", "redis" and "pg".
 func threeStores(t *testing.T) (*sidecar, []storeUnderTest) {
 	t.Helper()
-	appID := uniq("state-e2e-")
+	appID := e2etest.Uniq("state-e2e-")
 	dir := writeComponents(t,
 		sqliteComponent(t, "sqlite"),
 		redisComponent(t, "redis", appID),

@@ -3,69 +3,22 @@ package statee2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
 	"github.com/jackc/pgx/v5"
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 	"github.com/redis/go-redis/v9"
 )
-
-// ---------------------------------------------------------------- ports and names
-
-var reservedPorts = struct {
-	sync.Mutex
-	m map[int]bool
-}{m: map[int]bool{}}
-
-// freePort returns a loopback port free for TCP and UDP (gossip uses both),
-// never the same twice in this process.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("probe a free port: %v", err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		pc, uerr := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		ln.Close()
-		if uerr != nil {
-			continue
-		}
-		pc.Close()
-		reservedPorts.Lock()
-		taken := reservedPorts.m[p]
-		reservedPorts.m[p] = true
-		reservedPorts.Unlock()
-		if !taken {
-			return p
-		}
-	}
-	t.Fatal("no free loopback port after 100 tries")
-	return 0
-}
-
-// uniq returns prefix plus 8 random hex digits (app ids, table names).
-func uniq(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
 
 // ---------------------------------------------------------------- backends
 
@@ -73,16 +26,6 @@ const (
 	redisAddr = "127.0.0.1:6379"
 	pgConn    = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable"
 )
-
-// needServer fails the test (never skips) when a backend is not listening.
-func needServer(t *testing.T, name, addr, howTo string) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatalf("%s is not reachable on %s (%v); start it with: %s (or run `bash .ci/services`)", name, addr, err, howTo)
-	}
-	c.Close()
-}
 
 // component is one Component manifest.
 type component struct {
@@ -131,7 +74,7 @@ func sqliteComponent(t *testing.T, name string) component {
 // redisComponent needs Redis and deletes the app's keys when the test ends.
 func redisComponent(t *testing.T, name, appID string) component {
 	t.Helper()
-	needServer(t, "Redis", redisAddr, "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''")
+	e2etest.NeedServer(t, "Redis", redisAddr, "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -148,9 +91,9 @@ func redisComponent(t *testing.T, name, appID string) component {
 // pgComponent needs PostgreSQL and uses private tables, dropped when the test ends.
 func pgComponent(t *testing.T, name string) component {
 	t.Helper()
-	needServer(t, "PostgreSQL", "127.0.0.1:5432",
+	e2etest.NeedServer(t, "PostgreSQL", "127.0.0.1:5432",
 		`pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start (trust auth, db "test")`)
-	table, meta := uniq("e2e_state_"), uniq("e2e_meta_")
+	table, meta := e2etest.Uniq("e2e_state_"), e2etest.Uniq("e2e_meta_")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -166,96 +109,11 @@ func pgComponent(t *testing.T, name string) component {
 		"connectionString": pgConn, "tableName": table, "metadataTableName": meta}}
 }
 
-// ---------------------------------------------------------------- processes
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is a child process the test started; it is ended in t.Cleanup and
-// its output is printed when the test failed.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	out     *syncBuffer
-	done    chan struct{}
-	waitErr error // valid after done
-}
-
-// cleanEnv is the test's environment without variables that would change
-// how a sidecar or plugin behaves (API tokens, the go-plugin cookie).
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "DAPR_API_TOKEN", "APP_API_TOKEN", "OUTRIGGER_PLUGIN", "DAPR_COMPONENTS_SOCKETS_FOLDER", "NAMESPACE":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
-func startProc(t *testing.T, name string, env []string, bin string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.waitErr = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("---- output of %s (pid %d, exit %v) ----\n%s", p.name, p.cmd.Process.Pid, p.waitErr, p.out)
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM, then SIGKILL after 10 s.
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+// ---------------------------------------------------------------- sidecars
 
 // sidecar is one running `outrigger sidecar`.
 type sidecar struct {
-	*proc
+	*e2etest.Sidecar
 	appID              string
 	httpPort, grpcPort int
 }
@@ -271,63 +129,22 @@ type sidecarOpts struct {
 func launchSidecar(t *testing.T, o sidecarOpts) *sidecar {
 	t.Helper()
 	if o.appID == "" {
-		o.appID = uniq("state-e2e-")
+		o.appID = e2etest.Uniq("state-e2e-")
 	}
-	s := &sidecar{appID: o.appID, httpPort: freePort(t), grpcPort: freePort(t)}
-	args := []string{"sidecar",
-		"--app-id", o.appID,
-		"--dapr-http-port", strconv.Itoa(s.httpPort),
-		"--dapr-grpc-port", strconv.Itoa(s.grpcPort),
-		"--metrics-port", strconv.Itoa(freePort(t)),
-		"--dapr-internal-grpc-port", "0",
-		"--admin-port", "0",
-		"--gossip-port", strconv.Itoa(freePort(t)),
-		"--log-level", "info",
-	}
+	var args []string
 	if o.resources != "" {
 		args = append(args, "--resources-path", o.resources)
 	}
-	args = append(args, o.args...)
-	s.proc = startProc(t, "sidecar "+o.appID, cleanEnv(append([]string{"OUTRIGGER_HOME=" + t.TempDir()}, o.env...)...), outrigger, args...)
-	return s
+	s := e2etest.LaunchSidecar(t, e2etest.SidecarConfig{Bin: outrigger, AppID: o.appID, Args: append(args, o.args...), Env: o.env})
+	return &sidecar{Sidecar: s, appID: s.AppID, httpPort: s.HTTPPort, grpcPort: s.GRPCPort}
 }
 
 // startSidecar starts a sidecar and waits until GET /v1.0/healthz answers 204.
 func startSidecar(t *testing.T, o sidecarOpts) *sidecar {
 	t.Helper()
 	s := launchSidecar(t, o)
-	s.waitHealthy(t, 30*time.Second)
+	s.WaitHealthy(t, 30*time.Second)
 	return s
-}
-
-// waitHealthy polls GET /v1.0/healthz until 204; fails after deadline or when
-// the process exits.
-func (s *sidecar) waitHealthy(t *testing.T, deadline time.Duration) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	last := ""
-	for {
-		r, err := tryDo(http.MethodGet, s.url("/v1.0/healthz"), nil, nil, time.Second)
-		if err == nil && r.status == http.StatusNoContent {
-			return
-		}
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = fmt.Sprintf("%d %s", r.status, r.body)
-		}
-		if s.exited() {
-			t.Fatalf("%s exited before it was healthy: %v", s.name, s.waitErr)
-		}
-		if time.Now().After(end) {
-			t.Fatalf("%s: GET /v1.0/healthz did not answer 204 within %v (last: %s)", s.name, deadline, last)
-		}
-		time.Sleep(25 * time.Millisecond) // poll interval
-	}
-}
-
-func (s *sidecar) url(path string) string {
-	return "http://127.0.0.1:" + strconv.Itoa(s.httpPort) + path
 }
 
 // client returns an official Go SDK client connected to the sidecar's gRPC port.
@@ -335,7 +152,7 @@ func (s *sidecar) client(t *testing.T) dapr.Client {
 	t.Helper()
 	c, err := dapr.NewClientWithAddress("127.0.0.1:" + strconv.Itoa(s.grpcPort))
 	if err != nil {
-		t.Fatalf("Go SDK client for %s: %v", s.name, err)
+		t.Fatalf("Go SDK client for %s: %v", s.Name, err)
 	}
 	t.Cleanup(c.Close)
 	return c
@@ -442,7 +259,7 @@ type pluginStatus struct {
 
 func (s *sidecar) metadata(t *testing.T) metadataResp {
 	t.Helper()
-	r := do(t, http.MethodGet, s.url("/v1.0/metadata"), nil, nil)
+	r := do(t, http.MethodGet, s.URL("/v1.0/metadata"), nil, nil)
 	if r.status != http.StatusOK {
 		t.Fatalf("GET /v1.0/metadata: %d %s", r.status, r.body)
 	}
@@ -473,16 +290,4 @@ func (s *sidecar) plugin(t *testing.T, name string) pluginStatus {
 	}
 	t.Fatalf("plugin %s not in outrigger.plugins: %s", name, raw)
 	return pluginStatus{}
-}
-
-// waitFor polls cond until it holds or deadline passes.
-func waitFor(t *testing.T, deadline time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", deadline, what)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
 }

@@ -19,7 +19,7 @@ func TestHTTPState(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
-			base := s.url("/v1.0/state/" + st.name)
+			base := s.URL("/v1.0/state/" + st.name)
 			save := func(items ...map[string]any) result {
 				t.Helper()
 				return do(t, http.MethodPost, base, nil, mustJSON(t, items))
@@ -132,7 +132,7 @@ func TestHTTPState(t *testing.T) {
 			if c.body != "" {
 				body = []byte(c.body)
 			}
-			wantError(t, c.method+" "+c.path, do(t, c.method, s.url(c.path), nil, body), http.StatusBadRequest, "ERR_STATE_STORE_NOT_FOUND")
+			wantError(t, c.method+" "+c.path, do(t, c.method, s.URL(c.path), nil, body), http.StatusBadRequest, "ERR_STATE_STORE_NOT_FOUND")
 		}
 	})
 }

@@ -3,9 +3,10 @@ package statee2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // Built once by TestMain, in the release layout: binDir/outrigger and
@@ -39,17 +40,13 @@ func run(m *testing.M) int {
 	outrigger = filepath.Join(dir, "outrigger")
 	pluginsDir = filepath.Join(dir, "plugins")
 	sqlitePluginBin = filepath.Join(pluginsDir, "state-sqlite")
-	builds := map[string]string{outrigger: "github.com/outrigger/outrigger/proxy/cmd/outrigger"}
+	builds := map[string]string{"outrigger": "github.com/outrigger/outrigger/proxy/cmd/outrigger"}
 	for bin, pkg := range plugins {
-		builds[filepath.Join(pluginsDir, bin)] = pkg
+		builds[filepath.Join("plugins", bin)] = pkg
 	}
-	for out, pkg := range builds {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "statee2e: go build %s failed: %v\n", pkg, err)
-			return 1
-		}
+	if err := e2etest.Build(dir, builds); err != nil {
+		fmt.Fprintln(os.Stderr, "statee2e:", err)
+		return 1
 	}
 	return m.Run()
 }

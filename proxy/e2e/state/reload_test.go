@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // TestHotReload runs a sidecar with --watch and keeps writing to a state
@@ -49,7 +51,7 @@ func TestHotReload(t *testing.T) {
 				default:
 				}
 				body := mustJSON(t, []map[string]any{{"key": "w" + string(rune('a'+w)), "value": i}})
-				r, err := tryDo("POST", sc.url("/v1.0/state/s1"), nil, body, 5*time.Second)
+				r, err := tryDo("POST", sc.URL("/v1.0/state/s1"), nil, body, 5*time.Second)
 				writes.Add(1)
 				if err != nil || r.status != 204 {
 					failures.Add(1)
@@ -66,19 +68,19 @@ func TestHotReload(t *testing.T) {
 
 	// 1. Add a component.
 	write("extra.yaml", sqliteComponent(t, "s2"))
-	waitFor(t, 10*time.Second, "s2 to be added", func() bool {
-		r, err := tryDo("POST", sc.url("/v1.0/state/s2"), nil, mustJSON(t, []map[string]any{{"key": "k", "value": "v"}}), 2*time.Second)
+	e2etest.WaitFor(t, 10*time.Second, "s2 to be added", func() bool {
+		r, err := tryDo("POST", sc.URL("/v1.0/state/s2"), nil, mustJSON(t, []map[string]any{{"key": "k", "value": "v"}}), 2*time.Second)
 		return err == nil && r.status == 204
 	})
 
 	// 2. Switch s1 to a new database: the new instance serves once ready.
 	marker := mustJSON(t, []map[string]any{{"key": "marker", "value": "old"}})
-	if r := do(t, "POST", sc.url("/v1.0/state/s1"), nil, marker); r.status != 204 {
+	if r := do(t, "POST", sc.URL("/v1.0/state/s1"), nil, marker); r.status != 204 {
 		t.Fatalf("marker: %d %s", r.status, r.body)
 	}
 	write("components.yaml", sqliteComponent(t, "s1"))
-	waitFor(t, 10*time.Second, "s1 to switch to the new database", func() bool {
-		r, err := tryDo("GET", sc.url("/v1.0/state/s1/marker"), nil, nil, 2*time.Second)
+	e2etest.WaitFor(t, 10*time.Second, "s1 to switch to the new database", func() bool {
+		r, err := tryDo("GET", sc.URL("/v1.0/state/s1/marker"), nil, nil, 2*time.Second)
 		return err == nil && r.status == 204 // the new file has no marker
 	})
 
@@ -87,10 +89,10 @@ func TestHotReload(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("kind: Component\nspec: [\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the broken file to be reported", func() bool {
-		return strings.Contains(sc.out.String(), "reload rejected")
+	e2etest.WaitFor(t, 10*time.Second, "the broken file to be reported", func() bool {
+		return strings.Contains(sc.Out.String(), "reload rejected")
 	})
-	if r := do(t, "GET", sc.url("/v1.0/state/s2/k"), nil, nil); r.status != 200 {
+	if r := do(t, "GET", sc.URL("/v1.0/state/s2/k"), nil, nil); r.status != 200 {
 		t.Fatalf("after a broken file, s2 answers %d %s; want the last good configuration", r.status, r.body)
 	}
 
@@ -101,8 +103,8 @@ func TestHotReload(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "extra.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "s2 to be removed", func() bool {
-		r, err := tryDo("GET", sc.url("/v1.0/state/s2/k"), nil, nil, 2*time.Second)
+	e2etest.WaitFor(t, 10*time.Second, "s2 to be removed", func() bool {
+		r, err := tryDo("GET", sc.URL("/v1.0/state/s2/k"), nil, nil, 2*time.Second)
 		return err == nil && r.status == 400
 	})
 

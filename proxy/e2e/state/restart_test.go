@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // outcome is one API call made during the kill test.
@@ -32,7 +34,7 @@ type outcome struct {
 func TestPluginKilledUnderLoad(t *testing.T) {
 	t.Parallel()
 	s := startSidecar(t, sidecarOpts{resources: writeComponents(t, sqliteComponent(t, "store"))})
-	base := s.url("/v1.0/state/store")
+	base := s.URL("/v1.0/state/store")
 	before := s.plugin(t, "state-sqlite")
 	if before.PID <= 0 {
 		t.Fatalf("state-sqlite has no pid in metadata: %+v", before)
@@ -97,18 +99,18 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 		wg.Wait()
 	}()
 
-	waitFor(t, 10*time.Second, "100 acknowledged writes before the kill", func() bool { return acked.Load() >= 100 })
+	e2etest.WaitFor(t, 10*time.Second, "100 acknowledged writes before the kill", func() bool { return acked.Load() >= 100 })
 	killed := time.Now()
 	if err := syscall.Kill(before.PID, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 %d: %v", before.PID, err)
 	}
 	var after pluginStatus
-	waitFor(t, 10*time.Second, "the plugin to be restarted with a new pid", func() bool {
+	e2etest.WaitFor(t, 10*time.Second, "the plugin to be restarted with a new pid", func() bool {
 		after = s.plugin(t, "state-sqlite")
 		return after.Restarts >= 1 && after.PID > 0 && after.PID != before.PID
 	})
 	ackedAtRestart := acked.Load()
-	waitFor(t, 10*time.Second, "100 more acknowledged writes after the restart", func() bool {
+	e2etest.WaitFor(t, 10*time.Second, "100 more acknowledged writes after the restart", func() bool {
 		return acked.Load() >= ackedAtRestart+100
 	})
 	close(stop)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -209,7 +210,7 @@ func sdkTTL(ctx context.Context, t *testing.T, cl dapr.Client, store string) {
 	if err != nil || string(item.Value) != `"short"` {
 		t.Fatalf("GetState right after save = %q, %v", item.Value, err)
 	}
-	waitFor(t, 5*time.Second, "the key with ttlInSeconds=1 to expire", func() bool {
+	e2etest.WaitFor(t, 5*time.Second, "the key with ttlInSeconds=1 to expire", func() bool {
 		item, err := cl.GetState(ctx, store, "ttl", nil)
 		return err == nil && len(item.Value) == 0
 	})

@@ -4,10 +4,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // TestSocketPluginStartedLater starts the sidecar first, with a state.sqlite
@@ -30,9 +33,9 @@ func TestSocketPluginStartedLater(t *testing.T) {
 
 	// The sidecar has bound its API port (it does so before provisioning
 	// components) but must not be ready: its component has no plugin yet.
-	waitFor(t, 15*time.Second, "the sidecar to bind its HTTP port", func() bool {
-		if s.exited() {
-			t.Fatalf("sidecar exited while waiting for the socket plugin: %v", s.waitErr)
+	e2etest.WaitFor(t, 15*time.Second, "the sidecar to bind its HTTP port", func() bool {
+		if s.Exited() {
+			t.Fatalf("sidecar exited while waiting for the socket plugin: %v", s.Err())
 		}
 		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(s.httpPort), 200*time.Millisecond)
 		if err == nil {
@@ -40,21 +43,23 @@ func TestSocketPluginStartedLater(t *testing.T) {
 		}
 		return err == nil
 	})
-	if r, err := tryDo(http.MethodGet, s.url("/v1.0/healthz"), nil, nil, 500*time.Millisecond); err == nil && r.status == http.StatusNoContent {
+	if r, err := tryDo(http.MethodGet, s.URL("/v1.0/healthz"), nil, nil, 500*time.Millisecond); err == nil && r.status == http.StatusNoContent {
 		t.Fatal("the sidecar is healthy before its component's plugin exists")
 	}
 
-	plugin := startProc(t, "state-sqlite (socket)", cleanEnv("DAPR_COMPONENTS_SOCKETS_FOLDER="+sockets), sqlitePluginBin)
-	waitFor(t, 10*time.Second, "the plugin's socket sqlite.sock", func() bool {
-		if plugin.exited() {
-			t.Fatalf("standalone plugin exited: %v", plugin.waitErr)
+	pcmd := exec.Command(sqlitePluginBin)
+	pcmd.Env = e2etest.CleanEnv(nil, "DAPR_COMPONENTS_SOCKETS_FOLDER="+sockets)
+	plugin := e2etest.StartProc(t, "state-sqlite (socket)", pcmd, e2etest.ProcOptions{})
+	e2etest.WaitFor(t, 10*time.Second, "the plugin's socket sqlite.sock", func() bool {
+		if plugin.Exited() {
+			t.Fatalf("standalone plugin exited: %v", plugin.Err())
 		}
 		fi, err := os.Stat(filepath.Join(sockets, "sqlite.sock"))
 		return err == nil && fi.Mode()&os.ModeSocket != 0
 	})
-	s.waitHealthy(t, 25*time.Second)
+	s.WaitHealthy(t, 25*time.Second)
 
-	base := s.url("/v1.0/state/store")
+	base := s.URL("/v1.0/state/store")
 	if r := do(t, http.MethodPost, base, nil, []byte(`[{"key":"late","value":{"ok":true}}]`)); r.status != http.StatusNoContent {
 		t.Fatalf("save through the socket plugin: %d %s", r.status, r.body)
 	}
@@ -62,8 +67,8 @@ func TestSocketPluginStartedLater(t *testing.T) {
 		t.Errorf("get through the socket plugin: %d %q", r.status, r.body)
 	}
 	p := s.plugin(t, "sqlite.sock")
-	if p.Kind != "socket" || p.PID != plugin.cmd.Process.Pid {
-		t.Logf("plugin status %+v (standalone pid %d)", p, plugin.cmd.Process.Pid)
+	if p.Kind != "socket" || p.PID != plugin.Cmd.Process.Pid {
+		t.Logf("plugin status %+v (standalone pid %d)", p, plugin.Cmd.Process.Pid)
 	}
 	if p.Kind != "socket" {
 		t.Errorf("plugin sqlite.sock kind %q, want socket", p.Kind)

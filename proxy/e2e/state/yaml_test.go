@@ -77,15 +77,15 @@ spec:
 			}
 			s := launchSidecar(t, sidecarOpts{resources: dir})
 			select {
-			case <-s.done:
+			case <-s.Done():
 			case <-time.After(20 * time.Second):
-				t.Fatalf("the sidecar did not exit within 20s with a broken resources folder; output:\n%s", s.out)
+				t.Fatalf("the sidecar did not exit within 20s with a broken resources folder; output:\n%s", s.Out)
 			}
-			exitErr, ok := s.waitErr.(*exec.ExitError)
+			exitErr, ok := s.Err().(*exec.ExitError)
 			if !ok || exitErr.ExitCode() == 0 {
-				t.Errorf("sidecar exit: %v, want a non-zero exit status", s.waitErr)
+				t.Errorf("sidecar exit: %v, want a non-zero exit status", s.Err())
 			}
-			out := s.out.String()
+			out := s.Out.String()
 			for _, w := range c.want {
 				w = strings.ReplaceAll(w, "{dir}", regexp.QuoteMeta(dir))
 				if !regexp.MustCompile(w).MatchString(out) {
