@@ -11,6 +11,7 @@ import (
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // TestBindingsCron: bindings.cron "@every 1s" delivers POST /<binding name>
@@ -25,10 +26,10 @@ func TestBindingsCron(t *testing.T) {
 	sc := startSidecar(t, sidecarOpts{resources: writeComponents(t, tick, tock), appPort: app.port})
 	sc.needComponents(t, "tick", "tock")
 
-	waitFor(t, 10*time.Second, "the first POST /tick", func() bool { return len(app.requests(http.MethodPost, "/tick")) > 0 })
+	e2etest.WaitFor(t, 10*time.Second, "the first POST /tick", func() bool { return len(app.requests(http.MethodPost, "/tick")) > 0 })
 	first := app.requests(http.MethodPost, "/tick")[0].at
 	const window = 3500 * time.Millisecond
-	waitFor(t, window+2*time.Second, "the window to pass", func() bool { return time.Since(first) > window })
+	e2etest.WaitFor(t, window+2*time.Second, "the window to pass", func() bool { return time.Since(first) > window })
 	n := 0
 	for _, r := range app.requests(http.MethodPost, "/tick") {
 		if !r.at.Before(first) && r.at.Sub(first) <= window {
@@ -56,7 +57,7 @@ func TestBindingsCron(t *testing.T) {
 // the named components (a building block not wired yet skips them).
 func (s *sidecar) needComponents(t *testing.T, names ...string) {
 	t.Helper()
-	r := do(t, http.MethodGet, s.url("/v1.0/metadata"), nil)
+	r := do(t, http.MethodGet, s.URL("/v1.0/metadata"), nil)
 	var md struct {
 		Components []struct{ Name, Type string } `json:"components"`
 	}
@@ -118,7 +119,7 @@ func TestBindingsHTTPOutput(t *testing.T) {
 	sc.needComponents(t, "api")
 
 	for _, method := range []string{http.MethodPost, http.MethodPut} {
-		r := do(t, method, sc.url("/v1.0/bindings/api"), map[string]any{
+		r := do(t, method, sc.URL("/v1.0/bindings/api"), map[string]any{
 			"operation": "post", "data": map[string]any{"order": 1},
 			"metadata": map[string]string{"path": "orders", "X-Request-Id": "42"}})
 		if r.status != http.StatusOK || string(r.body) != `{"method":"POST","path":"/base/orders"}` {
@@ -158,7 +159,7 @@ func TestBindingsHTTPOutput(t *testing.T) {
 		{"unknown operation", "api", map[string]any{"operation": "frobnicate"}},
 		{"unknown binding", "nosuchbinding", map[string]any{"operation": "get"}},
 	} {
-		wantError(t, tc.name, do(t, http.MethodPost, sc.url("/v1.0/bindings/"+tc.binding), tc.body),
+		wantError(t, tc.name, do(t, http.MethodPost, sc.URL("/v1.0/bindings/"+tc.binding), tc.body),
 			http.StatusInternalServerError, "ERR_INVOKE_OUTPUT_BINDING")
 	}
 	if _, err := client.InvokeBinding(ctx, &dapr.InvokeBindingRequest{Name: "nosuchbinding", Operation: "get"}); err == nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 const configStore = "configstore"
@@ -23,7 +24,7 @@ type configItem struct {
 // directly in Redis, and a sidecar whose app is the returned test app.
 func startConfigSidecar(t *testing.T) (sc *sidecar, app *testApp, k1, k2 string, set func(key, val string)) {
 	rc := needRedis(t)
-	prefix := uniq("cfge2e-")
+	prefix := e2etest.Uniq("cfge2e-")
 	delRedisKeys(t, rc, prefix+"*")
 	k1, k2 = prefix+"-flag", prefix+"-mode"
 	set = func(key, val string) {
@@ -142,17 +143,17 @@ func TestConfigurationHTTP(t *testing.T) {
 	sc, app, k1, k2, set := startConfigSidecar(t)
 
 	for _, ver := range []string{"v1.0", "v1.0-alpha1"} {
-		r := do(t, http.MethodGet, sc.url("/"+ver+"/configuration/"+configStore+"?key="+url.QueryEscape(k1)+"&key="+url.QueryEscape(k2)), nil)
+		r := do(t, http.MethodGet, sc.URL("/"+ver+"/configuration/"+configStore+"?key="+url.QueryEscape(k1)+"&key="+url.QueryEscape(k2)), nil)
 		var got map[string]configItem
 		decode(t, "GET configuration", r, &got)
 		if r.status != http.StatusOK || len(got) != 2 || got[k1].Value != "v1" || got[k1].Version != "1" || got[k2].Value != "fast" {
 			t.Errorf("GET /%s/configuration/%s = %d %s", ver, configStore, r.status, r.body)
 		}
 	}
-	wantError(t, "unknown store", do(t, http.MethodGet, sc.url("/v1.0/configuration/nosuchstore?key=a"), nil),
+	wantError(t, "unknown store", do(t, http.MethodGet, sc.URL("/v1.0/configuration/nosuchstore?key=a"), nil),
 		http.StatusBadRequest, "ERR_CONFIGURATION_STORE_NOT_FOUND")
 
-	r := do(t, http.MethodGet, sc.url("/v1.0/configuration/"+configStore+"/subscribe?key="+url.QueryEscape(k1)), nil)
+	r := do(t, http.MethodGet, sc.URL("/v1.0/configuration/"+configStore+"/subscribe?key="+url.QueryEscape(k1)), nil)
 	var sub struct {
 		ID string `json:"id"`
 	}
@@ -163,7 +164,7 @@ func TestConfigurationHTTP(t *testing.T) {
 
 	set(k2, "slow||8") // not subscribed: never pushed
 	set(k1, "v3||3")
-	waitFor(t, 10*time.Second, "POST /configuration/"+configStore+"/"+k1+" to the app", func() bool {
+	e2etest.WaitFor(t, 10*time.Second, "POST /configuration/"+configStore+"/"+k1+" to the app", func() bool {
 		return len(app.pushes(t, k1)) > 0
 	})
 	p := app.pushes(t, k1)[0]
@@ -171,7 +172,7 @@ func TestConfigurationHTTP(t *testing.T) {
 		t.Errorf("push = %+v, want id %s and only %s=v3@3", p, sub.ID, k1)
 	}
 
-	r = do(t, http.MethodGet, sc.url("/v1.0/configuration/"+configStore+"/"+sub.ID+"/unsubscribe"), nil)
+	r = do(t, http.MethodGet, sc.URL("/v1.0/configuration/"+configStore+"/"+sub.ID+"/unsubscribe"), nil)
 	var unsub struct {
 		OK bool `json:"ok"`
 	}
@@ -184,11 +185,11 @@ func TestConfigurationHTTP(t *testing.T) {
 	// subscription to k2 is the marker: once its push arrives, a push for
 	// the earlier change to k1 would have too (same Redis, same sidecar).
 	before := len(app.pushes(t, k1))
-	r = do(t, http.MethodGet, sc.url("/v1.0/configuration/"+configStore+"/subscribe?key="+url.QueryEscape(k2)), nil)
+	r = do(t, http.MethodGet, sc.URL("/v1.0/configuration/"+configStore+"/subscribe?key="+url.QueryEscape(k2)), nil)
 	decode(t, "subscribe k2", r, &sub)
 	set(k1, "v4||4")
 	set(k2, "marker||9")
-	waitFor(t, 10*time.Second, "the push for "+k2, func() bool { return len(app.pushes(t, k2)) > 0 })
+	e2etest.WaitFor(t, 10*time.Second, "the push for "+k2, func() bool { return len(app.pushes(t, k2)) > 0 })
 	time.Sleep(300 * time.Millisecond) // grace for a late push on the old subscription; there is no signal for absence
 	if n := len(app.pushes(t, k1)); n != before {
 		t.Errorf("%d pushes for %s after unsubscribe: %+v", n-before, k1, app.pushes(t, k1)[before:])
@@ -204,10 +205,10 @@ func TestConfigurationSubscribeWithoutApp(t *testing.T) {
 	needRedis(t)
 	comp := component{name: configStore, typ: "configuration.redis", md: map[string]string{"redisHost": redisAddr}}
 	sc := startSidecar(t, sidecarOpts{resources: writeComponents(t, comp)})
-	wantError(t, "subscribe without an app", do(t, http.MethodGet, sc.url("/v1.0/configuration/"+configStore+"/subscribe?key=a"), nil),
+	wantError(t, "subscribe without an app", do(t, http.MethodGet, sc.URL("/v1.0/configuration/"+configStore+"/subscribe?key=a"), nil),
 		http.StatusInternalServerError, "ERR_APP_CHANNEL_NIL")
 	// Dapr answers a failed unsubscribe with its own shape, not an error body.
-	r := do(t, http.MethodGet, sc.url("/v1.0/configuration/"+configStore+"/nosuchid/unsubscribe"), nil)
+	r := do(t, http.MethodGet, sc.URL("/v1.0/configuration/"+configStore+"/nosuchid/unsubscribe"), nil)
 	var unsub struct {
 		OK      *bool  `json:"ok"`
 		Message string `json:"message"`

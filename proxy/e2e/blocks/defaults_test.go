@@ -10,6 +10,7 @@ import (
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // TestInitDefaults: the components `outrigger init` writes give a sidecar
@@ -21,11 +22,11 @@ func TestInitDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("outrigger init: %v\n%s", err, out)
 	}
-	appID := uniq("defaults-")
+	appID := e2etest.Uniq("defaults-")
 	o := sidecarOpts{appID: appID, home: home, resources: filepath.Join(home, "components"), config: filepath.Join(home, "config.yaml")}
 	sc1, sc2 := startSidecar(t, o), startSidecar(t, o)
 
-	r := do(t, http.MethodGet, sc1.url("/v1.0/metadata"), nil)
+	r := do(t, http.MethodGet, sc1.URL("/v1.0/metadata"), nil)
 	var md struct {
 		Components []struct{ Name, Type string } `json:"components"`
 	}

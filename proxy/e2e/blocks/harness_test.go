@@ -3,69 +3,24 @@ package blockse2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 	"github.com/redis/go-redis/v9"
 )
-
-// ---------------------------------------------------------------- ports and names
-
-var reservedPorts = struct {
-	sync.Mutex
-	m map[int]bool
-}{m: map[int]bool{}}
-
-// freePort returns a loopback port free for TCP and UDP (gossip uses both),
-// never the same twice in this process.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("probe a free port: %v", err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		pc, uerr := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		ln.Close()
-		if uerr != nil {
-			continue
-		}
-		pc.Close()
-		reservedPorts.Lock()
-		taken := reservedPorts.m[p]
-		reservedPorts.m[p] = true
-		reservedPorts.Unlock()
-		if !taken {
-			return p
-		}
-	}
-	t.Fatal("no free loopback port after 100 tries")
-	return 0
-}
-
-// uniq returns prefix plus 8 random hex digits (app ids, keys).
-func uniq(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
 
 // ---------------------------------------------------------------- backends
 
@@ -165,96 +120,11 @@ func writeJSON(t *testing.T, name string, v any) string {
 	return p
 }
 
-// ---------------------------------------------------------------- processes
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is a child process the test started; it is ended in t.Cleanup and
-// its output is printed when the test failed.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	out     *syncBuffer
-	done    chan struct{}
-	waitErr error // valid after done
-}
-
-// cleanEnv is the test's environment without variables that would change
-// how a sidecar or plugin behaves (API tokens, the go-plugin cookie).
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "DAPR_API_TOKEN", "APP_API_TOKEN", "OUTRIGGER_PLUGIN", "DAPR_COMPONENTS_SOCKETS_FOLDER", "NAMESPACE", "OUTRIGGER_HOME":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
-func startProc(t *testing.T, name string, env []string, bin string, args ...string) *proc {
-	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.waitErr = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("---- output of %s (pid %d, exit %v) ----\n%s", p.name, p.cmd.Process.Pid, p.waitErr, p.out)
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM, then SIGKILL after 10 s.
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+// ---------------------------------------------------------------- sidecars
 
 // sidecar is one running `outrigger sidecar`.
 type sidecar struct {
-	*proc
+	*e2etest.Sidecar
 	appID              string
 	httpPort, grpcPort int
 }
@@ -272,22 +142,9 @@ type sidecarOpts struct {
 func startSidecar(t *testing.T, o sidecarOpts) *sidecar {
 	t.Helper()
 	if o.appID == "" {
-		o.appID = uniq("blocks-e2e-")
+		o.appID = e2etest.Uniq("blocks-e2e-")
 	}
-	if o.home == "" {
-		o.home = t.TempDir()
-	}
-	s := &sidecar{appID: o.appID, httpPort: freePort(t), grpcPort: freePort(t)}
-	args := []string{"sidecar",
-		"--app-id", o.appID,
-		"--dapr-http-port", strconv.Itoa(s.httpPort),
-		"--dapr-grpc-port", strconv.Itoa(s.grpcPort),
-		"--metrics-port", strconv.Itoa(freePort(t)),
-		"--dapr-internal-grpc-port", "0",
-		"--admin-port", "0",
-		"--gossip-port", strconv.Itoa(freePort(t)),
-		"--log-level", "info",
-	}
+	var args []string
 	if o.resources != "" {
 		args = append(args, "--resources-path", o.resources)
 	}
@@ -297,40 +154,9 @@ func startSidecar(t *testing.T, o sidecarOpts) *sidecar {
 	if o.appPort != 0 {
 		args = append(args, "--app-port", strconv.Itoa(o.appPort), "--app-protocol", "http")
 	}
-	args = append(args, o.args...)
-	s.proc = startProc(t, "sidecar "+o.appID, cleanEnv("OUTRIGGER_HOME="+o.home), outrigger, args...)
-	s.waitHealthy(t, 30*time.Second)
-	return s
-}
-
-// waitHealthy polls GET /v1.0/healthz until 204; fails after deadline or when
-// the process exits.
-func (s *sidecar) waitHealthy(t *testing.T, deadline time.Duration) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	last := ""
-	for {
-		r, err := tryDo(http.MethodGet, s.url("/v1.0/healthz"), nil, time.Second)
-		if err == nil && r.status == http.StatusNoContent {
-			return
-		}
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = fmt.Sprintf("%d %s", r.status, r.body)
-		}
-		if s.exited() {
-			t.Fatalf("%s exited before it was healthy: %v\n%s", s.name, s.waitErr, s.out)
-		}
-		if time.Now().After(end) {
-			t.Fatalf("%s: GET /v1.0/healthz did not answer 204 within %v (last: %s)", s.name, deadline, last)
-		}
-		time.Sleep(25 * time.Millisecond) // poll interval
-	}
-}
-
-func (s *sidecar) url(path string) string {
-	return "http://127.0.0.1:" + strconv.Itoa(s.httpPort) + path
+	s := e2etest.LaunchSidecar(t, e2etest.SidecarConfig{Bin: outrigger, AppID: o.appID, Home: o.home, Args: append(args, o.args...)})
+	s.WaitHealthy(t, 30*time.Second)
+	return &sidecar{Sidecar: s, appID: s.AppID, httpPort: s.HTTPPort, grpcPort: s.GRPCPort}
 }
 
 // client returns an official Go SDK client connected to the sidecar's gRPC port.
@@ -338,7 +164,7 @@ func (s *sidecar) client(t *testing.T) dapr.Client {
 	t.Helper()
 	c, err := dapr.NewClientWithAddress("127.0.0.1:" + strconv.Itoa(s.grpcPort))
 	if err != nil {
-		t.Fatalf("Go SDK client for %s: %v", s.name, err)
+		t.Fatalf("Go SDK client for %s: %v", s.Name, err)
 	}
 	t.Cleanup(c.Close)
 	return c
@@ -496,16 +322,4 @@ func (a *testApp) requests(method, path string) []appRequest {
 		}
 	}
 	return out
-}
-
-// waitFor polls cond until it holds or deadline passes.
-func waitFor(t *testing.T, deadline time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", deadline, what)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
 }

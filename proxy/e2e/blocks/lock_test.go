@@ -10,6 +10,7 @@ import (
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 const lockStore = "lockstore"
@@ -43,7 +44,7 @@ func (l locker) tryLock(t *testing.T, resource, owner string, expiry int32) bool
 		}
 		return r.Success
 	}
-	r := do(t, http.MethodPost, l.sc.url("/v1.0-alpha1/lock/"+lockStore),
+	r := do(t, http.MethodPost, l.sc.URL("/v1.0-alpha1/lock/"+lockStore),
 		map[string]any{"resourceId": resource, "lockOwner": owner, "expiryInSeconds": expiry})
 	var body map[string]any
 	decode(t, "POST lock", r, &body)
@@ -69,7 +70,7 @@ func (l locker) unlock(t *testing.T, resource, owner string) int {
 		}
 		return int(r.StatusCode)
 	}
-	r := do(t, http.MethodPost, l.sc.url("/v1.0-alpha1/unlock/"+lockStore), map[string]any{"resourceId": resource, "lockOwner": owner})
+	r := do(t, http.MethodPost, l.sc.URL("/v1.0-alpha1/unlock/"+lockStore), map[string]any{"resourceId": resource, "lockOwner": owner})
 	var body map[string]any
 	decode(t, "POST unlock", r, &body)
 	st, ok := body["status"].(float64) // numeric, as Dapr
@@ -102,7 +103,7 @@ var lockBackends = []struct {
 func TestLock(t *testing.T) {
 	for _, b := range lockBackends {
 		t.Run(b.name, func(t *testing.T) {
-			appID := uniq("lock-e2e-")
+			appID := e2etest.Uniq("lock-e2e-")
 			dir := writeComponents(t, b.comp(t, appID))
 			var scs [2]*sidecar
 			var wg sync.WaitGroup
@@ -132,7 +133,7 @@ func TestLock(t *testing.T) {
 // (SDK and HTTP); exactly one wins each lease. Only the winner can release
 // it, after which the next round has again exactly one winner.
 func testContention(t *testing.T, lockers []locker) {
-	resource := uniq("res-")
+	resource := e2etest.Uniq("res-")
 	const perLocker = 4
 	for round := range 3 {
 		type win struct {
@@ -196,7 +197,7 @@ func indexOf(ls []locker, l locker) int {
 // and processes a job only when it takes that job's lock; each job is
 // processed by exactly one instance.
 func testJobs(t *testing.T, lockers []locker) {
-	batch := uniq("batch-")
+	batch := e2etest.Uniq("batch-")
 	const jobs = 8
 	var mu sync.Mutex
 	processedBy := map[int][]string{}
@@ -226,7 +227,7 @@ func testJobs(t *testing.T, lockers []locker) {
 // other sidecar, and the first owner can no longer release it.
 func testExpiry(t *testing.T, lockers []locker) {
 	a, b := lockers[0], lockers[3] // sidecar1/sdk, sidecar2/http
-	resource := uniq("expiring-")
+	resource := e2etest.Uniq("expiring-")
 	if !a.tryLock(t, resource, "owner-a", 1) {
 		t.Fatalf("owner-a could not take a free lock")
 	}
@@ -234,7 +235,7 @@ func testExpiry(t *testing.T, lockers []locker) {
 	if b.tryLock(t, resource, "owner-b", 10) {
 		t.Fatalf("owner-b took the lock while owner-a's 1 s lease held")
 	}
-	waitFor(t, 10*time.Second, "owner-b to take the expired lease", func() bool {
+	e2etest.WaitFor(t, 10*time.Second, "owner-b to take the expired lease", func() bool {
 		return b.tryLock(t, resource, "owner-b", 10)
 	})
 	if held := time.Since(taken); held < 900*time.Millisecond {
@@ -266,6 +267,6 @@ func testLockErrors(t *testing.T, sc *sidecar) {
 		{"unlock empty owner", "unlock/" + lockStore, map[string]any{"resourceId": "r"}, 400, "ERR_MALFORMED_REQUEST"},
 		{"unlock unknown store", "unlock/nosuchstore", map[string]any{"resourceId": "r", "lockOwner": "o"}, 400, "ERR_LOCK_STORE_NOT_FOUND"},
 	} {
-		wantError(t, tc.name, do(t, http.MethodPost, sc.url("/v1.0-alpha1/"+tc.path), tc.body), tc.status, tc.code)
+		wantError(t, tc.name, do(t, http.MethodPost, sc.URL("/v1.0-alpha1/"+tc.path), tc.body), tc.status, tc.code)
 	}
 }

@@ -3,10 +3,10 @@ package blockse2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // Built once by TestMain, in the release layout: binDir/outrigger and
@@ -54,11 +54,11 @@ func run(m *testing.M) int {
 	binDir = dir
 	outrigger = filepath.Join(dir, "outrigger")
 	pluginsDir = filepath.Join(dir, "plugins")
-	if err := build(outrigger, module+"proxy/cmd/outrigger"); err != nil {
+	if err := e2etest.BuildOne(outrigger, module+"proxy/cmd/outrigger"); err != nil {
 		fmt.Fprintln(os.Stderr, "blockse2e:", err)
 		return 1
 	}
-	root, err := moduleRoot()
+	root, err := e2etest.ModuleRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "blockse2e:", err)
 		return 1
@@ -68,7 +68,7 @@ func run(m *testing.M) int {
 			missing[bin] = fmt.Sprintf("%s/main.go does not exist yet", p.dir)
 			continue
 		}
-		if err := build(filepath.Join(pluginsDir, bin), module+p.dir); err != nil {
+		if err := e2etest.BuildOne(filepath.Join(pluginsDir, bin), module+p.dir); err != nil {
 			if p.optional {
 				missing[bin] = err.Error()
 				continue
@@ -78,30 +78,6 @@ func run(m *testing.M) int {
 		}
 	}
 	return m.Run()
-}
-
-func build(out, pkg string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	var stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = os.Stderr, &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, stderr.String())
-	}
-	return nil
-}
-
-// moduleRoot is the directory holding go.mod (the tests run in their
-// package directory, proxy/e2e/blocks).
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("not inside the module (go env GOMOD = %q)", gomod)
-	}
-	return filepath.Dir(gomod), nil
 }
 
 // needPlugin fails the test when an optional plugin could not be built.

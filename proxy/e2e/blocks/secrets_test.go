@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -46,7 +47,7 @@ func TestSecretsGetAndBulk(t *testing.T) {
 		} else if !maps.Equal(got, tc.want) {
 			t.Errorf("Go SDK GetSecret(%s) = %v, want %v", tc.key, got, tc.want)
 		}
-		r := do(t, http.MethodGet, sc.url("/v1.0/secrets/"+secretStore+"/"+tc.key), nil)
+		r := do(t, http.MethodGet, sc.URL("/v1.0/secrets/"+secretStore+"/"+tc.key), nil)
 		var m map[string]string
 		decode(t, "GET secret "+tc.key, r, &m)
 		if r.status != http.StatusOK || !maps.Equal(m, tc.want) {
@@ -66,7 +67,7 @@ func TestSecretsGetAndBulk(t *testing.T) {
 	if !maps.EqualFunc(bulk, wantBulk, maps.Equal) {
 		t.Errorf("Go SDK GetBulkSecret = %v, want %v", bulk, wantBulk)
 	}
-	r := do(t, http.MethodGet, sc.url("/v1.0/secrets/"+secretStore+"/bulk"), nil)
+	r := do(t, http.MethodGet, sc.URL("/v1.0/secrets/"+secretStore+"/bulk"), nil)
 	var httpBulk map[string]map[string]string
 	decode(t, "GET bulk", r, &httpBulk)
 	if r.status != http.StatusOK || !maps.EqualFunc(httpBulk, wantBulk, maps.Equal) {
@@ -74,11 +75,11 @@ func TestSecretsGetAndBulk(t *testing.T) {
 	}
 
 	// Errors, with Dapr's quirks: an unknown store is 401.
-	wantError(t, "unknown store", do(t, http.MethodGet, sc.url("/v1.0/secrets/nosuchstore/db-password"), nil),
+	wantError(t, "unknown store", do(t, http.MethodGet, sc.URL("/v1.0/secrets/nosuchstore/db-password"), nil),
 		http.StatusUnauthorized, "ERR_SECRET_STORE_NOT_FOUND")
-	wantError(t, "unknown store bulk", do(t, http.MethodGet, sc.url("/v1.0/secrets/nosuchstore/bulk"), nil),
+	wantError(t, "unknown store bulk", do(t, http.MethodGet, sc.URL("/v1.0/secrets/nosuchstore/bulk"), nil),
 		http.StatusUnauthorized, "ERR_SECRET_STORE_NOT_FOUND")
-	wantError(t, "missing secret", do(t, http.MethodGet, sc.url("/v1.0/secrets/"+secretStore+"/nope"), nil),
+	wantError(t, "missing secret", do(t, http.MethodGet, sc.URL("/v1.0/secrets/"+secretStore+"/nope"), nil),
 		http.StatusInternalServerError, "ERR_SECRET_GET")
 	if _, err := client.GetSecret(ctx, "nosuchstore", "db-password", nil); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("Go SDK GetSecret from an unknown store: %v, want code InvalidArgument", err)
@@ -92,7 +93,7 @@ func TestSecretsGetAndBulk(t *testing.T) {
 // ERR_SECRET_STORES_NOT_CONFIGURED (FailedPrecondition over gRPC).
 func TestSecretsNotConfigured(t *testing.T) {
 	sc := startSidecar(t, sidecarOpts{})
-	wantError(t, "no secret stores", do(t, http.MethodGet, sc.url("/v1.0/secrets/any/key"), nil),
+	wantError(t, "no secret stores", do(t, http.MethodGet, sc.URL("/v1.0/secrets/any/key"), nil),
 		http.StatusInternalServerError, "ERR_SECRET_STORES_NOT_CONFIGURED")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -107,7 +108,7 @@ func TestSecretsNotConfigured(t *testing.T) {
 // The Redis state store's (empty) password is a secret too.
 func TestSecretKeyRef(t *testing.T) {
 	rc := needRedis(t)
-	appID := uniq("secretref-")
+	appID := e2etest.Uniq("secretref-")
 	delRedisKeys(t, rc, appID+"||*")
 	dbPath := filepath.Join(t.TempDir(), "from-secret.db")
 	store := secretsFile(t, secretStore, map[string]any{
@@ -158,20 +159,18 @@ func TestSecretKeyRefErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeComponents(t, store, tc.comp)
-			p := startProc(t, "sidecar", cleanEnv("OUTRIGGER_HOME="+t.TempDir()), outrigger, "sidecar",
-				"--app-id", uniq("badref-"), "--dapr-http-port", itoa(freePort(t)), "--dapr-grpc-port", itoa(freePort(t)),
-				"--metrics-port", itoa(freePort(t)), "--dapr-internal-grpc-port", "0", "--admin-port", "0",
-				"--gossip-port", itoa(freePort(t)), "--resources-path", dir)
+			p := e2etest.LaunchSidecar(t, e2etest.SidecarConfig{Bin: outrigger, AppID: e2etest.Uniq("badref-"),
+				Args: []string{"--resources-path", dir}})
 			select {
-			case <-p.done:
+			case <-p.Done():
 			case <-time.After(30 * time.Second):
-				t.Fatalf("sidecar with an unresolvable secretKeyRef (%s) did not exit within 30 s:\n%s", tc.name, p.out)
+				t.Fatalf("sidecar with an unresolvable secretKeyRef (%s) did not exit within 30 s:\n%s", tc.name, p.Out)
 			}
-			if p.waitErr == nil {
+			if p.Err() == nil {
 				t.Errorf("sidecar with an unresolvable secretKeyRef (%s) exited 0", tc.name)
 			}
-			if !containsAll(p.out.String(), "badref") {
-				t.Errorf("start error does not name the component \"badref\":\n%s", p.out)
+			if !containsAll(p.Out.String(), "badref") {
+				t.Errorf("start error does not name the component \"badref\":\n%s", p.Out)
 			}
 		})
 	}
@@ -216,7 +215,7 @@ spec:
 		{"open", "denied", false},
 		{"open", "other", true},
 	} {
-		r := do(t, http.MethodGet, sc.url("/v1.0/secrets/"+tc.store+"/"+tc.key), nil)
+		r := do(t, http.MethodGet, sc.URL("/v1.0/secrets/"+tc.store+"/"+tc.key), nil)
 		got, err := client.GetSecret(ctx, tc.store, tc.key, nil)
 		if tc.allowed {
 			if r.status != http.StatusOK {
@@ -242,7 +241,7 @@ spec:
 		if got := sortedKeys(bulk); !equalStrings(got, want) {
 			t.Errorf("Go SDK GetBulkSecret(%s) has secrets %v, want %v (filtered by scopes)", store, got, want)
 		}
-		r := do(t, http.MethodGet, sc.url("/v1.0/secrets/"+store+"/bulk"), nil)
+		r := do(t, http.MethodGet, sc.URL("/v1.0/secrets/"+store+"/bulk"), nil)
 		var m map[string]map[string]string
 		decode(t, "GET bulk "+store, r, &m)
 		if got := sortedKeys(m); !equalStrings(got, want) {
