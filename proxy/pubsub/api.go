@@ -113,6 +113,7 @@ type API struct {
 	tracing *telemetry.Tracing
 	maxConc int
 
+	reloadMu  sync.Mutex
 	mu        sync.Mutex
 	started   bool
 	stopping  bool

@@ -33,17 +33,16 @@ func (a *API) Start(ctx context.Context) error {
 		}
 		return nil
 	}
+	a.mu.Lock()
 	all := a.declarative()
+	a.mu.Unlock()
 	prog, err := a.programmatic(ctx)
 	if err != nil {
 		a.log.Error("programmatic subscriptions not loaded", "err", err)
 	}
 	all = append(all, prog...)
 
-	var d deliverer = httpApp{ch: a.app}
-	if g, ok := a.app.(grpcApp); ok {
-		d = grpcAppDeliverer{g: g}
-	}
+	d := a.deliverer()
 	seen := map[string]bool{}
 	var kept []*subscription
 	var cons []*consumer
@@ -81,6 +80,14 @@ func (a *API) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// deliverer is the app's deliverer: gRPC apps get OnTopicEvent, HTTP apps a POST.
+func (a *API) deliverer() deliverer {
+	if g, ok := a.app.(grpcApp); ok {
+		return grpcAppDeliverer{g: g}
+	}
+	return httpApp{ch: a.app}
 }
 
 // Stop stops every subscription: no new message is delivered, in-flight

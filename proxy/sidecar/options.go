@@ -46,7 +46,7 @@ type Options struct {
 	SocketsPath string
 	AdminPort   int
 	Balancer    string
-	// Watch applies changed Component and Resiliency files without a restart.
+	// Watch applies changed Component, Subscription and Resiliency files without a restart.
 	Watch bool
 	// Profiling serves net/http/pprof on ProfilePort (daprd's --enable-profiling).
 	Profiling   bool
@@ -115,7 +115,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PluginsPath, "plugins-path", o.PluginsPath, "Outrigger: directory of plugin binaries (default: plugins/ beside the outrigger binary)")
 	fs.StringVar(&o.SocketsPath, "sockets-path", o.SocketsPath, "Outrigger: directory of plugin sockets (default $DAPR_COMPONENTS_SOCKETS_FOLDER or /tmp/dapr-components-sockets)")
 	fs.IntVar(&o.AdminPort, "admin-port", o.AdminPort, "Outrigger: admin endpoint port on loopback (0: any free port, -1: off)")
-	fs.BoolVar(&o.Watch, "watch", o.Watch, "Outrigger: hot reload: apply changed Component and Resiliency files under --resources-path without a restart (also Configuration feature HotReload)")
+	fs.BoolVar(&o.Watch, "watch", o.Watch, "Outrigger: hot reload: apply changed Component, Subscription and Resiliency files under --resources-path without a restart (also Configuration feature HotReload)")
 	fs.StringVar(&o.Balancer, "balancer", o.Balancer, "Outrigger: instance choice: round-robin or least-outstanding (P2C)")
 	// daprd flags accepted and ignored.
 	fs.StringVar(&o.ignored.placement, "placement-host-address", "", "accepted for daprd compatibility (actors use gossip)")

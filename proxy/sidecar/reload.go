@@ -30,8 +30,8 @@ func hotReloadEnabled(o *Options, conf *resources.Configuration) bool {
 }
 
 // watchResources reloads the resources folders when a YAML file in them
-// changes, until ctx ends: Resiliency policies are swapped atomically and
-// components added, replaced or removed. A change that fails to load or
+// changes, until ctx ends: Resiliency policies are swapped atomically,
+// components added, replaced or removed, and changed Subscriptions restarted. A change that fails to load or
 // validate is reported and the last good configuration stays in force.
 func (s *sidecar) watchResources(ctx context.Context) {
 	w, err := fsnotify.NewWatcher()
@@ -86,7 +86,7 @@ func (s *sidecar) reload(ctx context.Context) {
 		log.Error("reload: some components kept their previous version", "err", err)
 	}
 	if !sameSubscriptions(s.resNow.Load().Subscriptions, set.Subscriptions) {
-		log.Warn("reload: Subscription changes take effect at the next restart")
+		s.blocks.pubsub.Reload(ctx, set.Subscriptions)
 	}
 	s.resNow.Store(set)
 	log.Info("reloaded", "components", len(set.Components), "resiliencies", len(set.Resiliencies))
