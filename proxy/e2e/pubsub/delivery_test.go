@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // pubSub starts a publisher sidecar (no app) and a subscriber sidecar in
@@ -24,9 +26,9 @@ func pubSub(t *testing.T, b broker, topic, dlq string, reply func(delivery, int)
 		subs = append(subs, map[string]any{"pubsubname": "pubsub", "topic": dlq, "route": "/dlq"})
 	}
 	a = startApp(t, subs, reply)
-	sub = startSidecar(t, sidecarOpts{appID: uniq("sub-"), appPort: a.port, resources: res})
+	sub = startSidecar(t, sidecarOpts{appID: e2etest.Uniq("sub-"), appPort: a.port, resources: res})
 	waitSubscribed(t, sub, topic)
-	pub = startSidecar(t, sidecarOpts{appID: uniq("pub-"), resources: res})
+	pub = startSidecar(t, sidecarOpts{appID: e2etest.Uniq("pub-"), resources: res})
 	return pub, sub, a
 }
 
@@ -34,7 +36,7 @@ func pubSub(t *testing.T, b broker, topic, dlq string, reply func(delivery, int)
 // to topic.
 func waitSubscribed(t *testing.T, s *sidecar, topic string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, s.appID+" subscribed to "+topic, func() bool {
+	e2etest.WaitFor(t, 10*time.Second, s.appID+" subscribed to "+topic, func() bool {
 		for _, sub := range s.subscriptions(t) {
 			if sub["topic"] == topic {
 				return true
@@ -52,13 +54,13 @@ func TestCloudEventFields(t *testing.T) {
 	t.Parallel()
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
-			topic := uniq("ce-")
+			topic := e2etest.Uniq("ce-")
 			pub, _, a := pubSub(t, b, topic, "", nil)
 			const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 			hdr := http.Header{"Traceparent": {"00-" + traceID + "-00f067aa0ba902b7-01"}}
 			pub.publish(t, topic, "", "application/json", []byte(`{"n":1,"item":"socks"}`), hdr)
 			pub.publish(t, topic, "", "text/plain", []byte(`hello`), nil)
-			waitFor(t, 15*time.Second, "two deliveries", func() bool { return len(a.deliveries("/events")) >= 2 })
+			e2etest.WaitFor(t, 15*time.Second, "two deliveries", func() bool { return len(a.deliveries("/events")) >= 2 })
 
 			for _, d := range a.deliveries("/events") {
 				ce := d.ce
@@ -117,7 +119,7 @@ func TestDeliveryOutcomes(t *testing.T) {
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			topic, dlq := uniq("outcome-"), uniq("dlq-")
+			topic, dlq := e2etest.Uniq("outcome-"), e2etest.Uniq("dlq-")
 			reply := func(d delivery, nth int) answer {
 				if d.path != "/events" {
 					return success
@@ -155,7 +157,7 @@ func TestDeliveryOutcomes(t *testing.T) {
 				}
 				return n
 			}
-			waitFor(t, 30*time.Second, "every outcome", func() bool {
+			e2etest.WaitFor(t, 30*time.Second, "every outcome", func() bool {
 				return count("/events", "retry2") >= 3 && count("/dlq", "drop") >= 1 &&
 					count("/dlq", "retry-forever") >= 1 && count("/events", "404") >= 1 &&
 					count("/events", "500-once") >= 2 && count("/events", "ok") >= 1

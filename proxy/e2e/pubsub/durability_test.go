@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // TestAppKilledMidStream: the subscribing app is SIGKILLed while events
@@ -17,21 +19,21 @@ func TestAppKilledMidStream(t *testing.T) {
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			const total = 300
-			topic := uniq("kill-app-")
+			topic := e2etest.Uniq("kill-app-")
 			cleanupTopics(t, topic)
-			subID := uniq("killed-")
+			subID := e2etest.Uniq("killed-")
 			res := resources(t, b.yaml(t, nil), subscriptionYAML("s", topic, "/events", nil, "", nil, subID))
 			ids := filepath.Join(t.TempDir(), "ids")
-			port := freePort(t)
+			port := e2etest.FreePort(t)
 			// 50 ms per event: many deliveries are in flight when it dies.
 			child := startChildApp(t, port, "/events", ids, 50*time.Millisecond)
 			sub := startSidecar(t, sidecarOpts{appID: subID, appPort: port, resources: res})
 			waitSubscribed(t, sub, topic)
-			pub := startSidecar(t, sidecarOpts{appID: uniq("pub-"), resources: res})
+			pub := startSidecar(t, sidecarOpts{appID: e2etest.Uniq("pub-"), resources: res})
 			// Publish while the app runs, dies and comes back.
 			published := publishAsync(pub, topic, total)
-			waitFor(t, 30*time.Second, "the app to process 50 events", func() bool { return len(readIDs(t, ids)) >= 50 })
-			child.kill()
+			e2etest.WaitFor(t, 30*time.Second, "the app to process 50 events", func() bool { return len(readIDs(t, ids)) >= 50 })
+			child.Kill()
 			atKill := len(readIDs(t, ids))
 			if atKill >= total {
 				t.Fatalf("the app had all %d events before it was killed: not mid-stream", total)
@@ -42,7 +44,7 @@ func TestAppKilledMidStream(t *testing.T) {
 			if err := <-published; err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 60*time.Second, fmt.Sprintf("all %d events after the restart", total), func() bool {
+			e2etest.WaitFor(t, 60*time.Second, fmt.Sprintf("all %d events after the restart", total), func() bool {
 				return len(readIDs(t, ids)) >= total
 			})
 			got := readIDs(t, ids)
@@ -58,8 +60,8 @@ func TestAppKilledMidStream(t *testing.T) {
 				t.Errorf("the app got %d distinct ids, want %d: %v", len(got), total, got)
 			}
 			t.Logf("killed after %d of %d events; %d redelivered twice (at-least-once)", atKill, total, dups)
-			if sub.exited() {
-				t.Errorf("the sidecar exited when its app died: %v", sub.waitErr)
+			if sub.Exited() {
+				t.Errorf("the sidecar exited when its app died: %v", sub.Err())
 			}
 		})
 	}
@@ -74,7 +76,7 @@ func publishAsync(pub *sidecar, topic string, total int) <-chan error {
 	published := make(chan error, 1)
 	go func() {
 		for i := range total {
-			r, err := tryDo(http.MethodPost, pub.url("/v1.0/publish/pubsub/"+topic), jsonHeader, []byte(fmt.Sprintf(`{"n":%d}`, i)), 10*time.Second)
+			r, err := tryDo(http.MethodPost, pub.URL("/v1.0/publish/pubsub/"+topic), jsonHeader, []byte(fmt.Sprintf(`{"n":%d}`, i)), 10*time.Second)
 			if err == nil && r.status != http.StatusNoContent {
 				err = fmt.Errorf("publish %d: %d %s", i, r.status, r.body)
 			}
@@ -96,20 +98,20 @@ func TestSidecarRestartResumes(t *testing.T) {
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			const before, during = 20, 20
-			topic := uniq("resume-")
+			topic := e2etest.Uniq("resume-")
 			cleanupTopics(t, topic)
 			res := resources(t, b.yaml(t, nil))
 			a := startApp(t, []map[string]any{{"pubsubname": "pubsub", "topic": topic, "route": "/events"}}, nil)
-			subID := uniq("resumer-")
+			subID := e2etest.Uniq("resumer-")
 			sub := startSidecar(t, sidecarOpts{appID: subID, appPort: a.port, resources: res})
 			waitSubscribed(t, sub, topic)
-			pub := startSidecar(t, sidecarOpts{appID: uniq("pub-"), resources: res})
+			pub := startSidecar(t, sidecarOpts{appID: e2etest.Uniq("pub-"), resources: res})
 
 			publishN(t, pub, topic, 0, before)
 			a.waitCount(t, "/events", before, 20*time.Second)
-			sub.stop()
-			if sub.waitErr != nil {
-				t.Errorf("subscriber sidecar did not stop cleanly: %v", sub.waitErr)
+			sub.Stop()
+			if sub.Err() != nil {
+				t.Errorf("subscriber sidecar did not stop cleanly: %v", sub.Err())
 			}
 			publishN(t, pub, topic, before, during)
 
@@ -143,12 +145,12 @@ func TestCompetingConsumersAndFanOut(t *testing.T) {
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			const total = 200
-			topic := uniq("share-")
+			topic := e2etest.Uniq("share-")
 			cleanupTopics(t, topic)
 			res := resources(t, b.yaml(t, nil))
 			subs := []map[string]any{{"pubsubname": "pubsub", "topic": topic, "route": "/events"}}
 			slow := func(delivery, int) answer { time.Sleep(5 * time.Millisecond); return success }
-			workerID, auditID := uniq("worker-"), uniq("audit-")
+			workerID, auditID := e2etest.Uniq("worker-"), e2etest.Uniq("audit-")
 			w1, w2, audit := startApp(t, subs, slow), startApp(t, subs, slow), startApp(t, subs, nil)
 			for _, s := range []*sidecar{
 				startSidecar(t, sidecarOpts{appID: workerID, appPort: w1.port, resources: res}),
@@ -157,11 +159,11 @@ func TestCompetingConsumersAndFanOut(t *testing.T) {
 			} {
 				waitSubscribed(t, s, topic)
 			}
-			pub := startSidecar(t, sidecarOpts{appID: uniq("pub-"), resources: res})
+			pub := startSidecar(t, sidecarOpts{appID: e2etest.Uniq("pub-"), resources: res})
 			publishN(t, pub, topic, 0, total)
 
 			audit.waitCount(t, "/events", total, 30*time.Second)
-			waitFor(t, 30*time.Second, "the workers to share every event", func() bool {
+			e2etest.WaitFor(t, 30*time.Second, "the workers to share every event", func() bool {
 				return len(union(w1.dataIDs("/events"), w2.dataIDs("/events"))) >= total
 			})
 			g1, g2 := w1.dataIDs("/events"), w2.dataIDs("/events")
@@ -199,7 +201,7 @@ func TestSidecarKilledResumes(t *testing.T) {
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			const total = 200
-			topic := uniq("sidecar-kill-")
+			topic := e2etest.Uniq("sidecar-kill-")
 			cleanupTopics(t, topic)
 			res := resources(t, b.yaml(t, nil))
 			// One event at a time, 10 ms each: the stream lasts about 2 s.
@@ -211,13 +213,13 @@ func TestSidecarKilledResumes(t *testing.T) {
 				return success
 			}
 			a := startApp(t, []map[string]any{{"pubsubname": "pubsub", "topic": topic, "route": "/events"}}, slow)
-			subID := uniq("victim-")
+			subID := e2etest.Uniq("victim-")
 			sub := startSidecar(t, sidecarOpts{appID: subID, appPort: a.port, resources: res})
 			waitSubscribed(t, sub, topic)
-			pub := startSidecar(t, sidecarOpts{appID: uniq("pub-"), resources: res})
+			pub := startSidecar(t, sidecarOpts{appID: e2etest.Uniq("pub-"), resources: res})
 			published := publishAsync(pub, topic, total)
-			waitFor(t, 20*time.Second, "120 answered events", func() bool { return len(a.answeredBefore(time.Now())) >= 120 })
-			sub.kill()
+			e2etest.WaitFor(t, 20*time.Second, "120 answered events", func() bool { return len(a.answeredBefore(time.Now())) >= 120 })
+			sub.Kill()
 			settled := a.answeredBefore(time.Now().Add(-time.Second))
 			atKill := len(a.answeredBefore(time.Now()))
 			if atKill >= total {
@@ -261,7 +263,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			topic := uniq("drain-")
+			topic := e2etest.Uniq("drain-")
 			cleanupTopics(t, topic)
 			res := resources(t, b.yaml(t, nil))
 			handling := make(chan struct{}, 1)
@@ -274,19 +276,19 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 				return success
 			}
 			a := startApp(t, []map[string]any{{"pubsubname": "pubsub", "topic": topic, "route": "/events"}}, slow)
-			subID := uniq("drainer-")
+			subID := e2etest.Uniq("drainer-")
 			sub := startSidecar(t, sidecarOpts{appID: subID, appPort: a.port, resources: res})
 			waitSubscribed(t, sub, topic)
-			pub := startSidecar(t, sidecarOpts{appID: uniq("pub-"), resources: res})
+			pub := startSidecar(t, sidecarOpts{appID: e2etest.Uniq("pub-"), resources: res})
 			publishN(t, pub, topic, 0, 1)
 			select {
 			case <-handling:
 			case <-time.After(15 * time.Second):
 				t.Fatal("the event was not delivered")
 			}
-			sub.stop() // SIGTERM while the app handles the event (grace 5 s)
-			if sub.waitErr != nil {
-				t.Errorf("sidecar exit: %v", sub.waitErr)
+			sub.Stop() // SIGTERM while the app handles the event (grace 5 s)
+			if sub.Err() != nil {
+				t.Errorf("sidecar exit: %v", sub.Err())
 			}
 			sub2 := startSidecar(t, sidecarOpts{appID: subID, appPort: a.port, resources: res})
 			waitSubscribed(t, sub2, topic)

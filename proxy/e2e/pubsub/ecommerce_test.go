@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 	"github.com/redis/go-redis/v9"
 	"sigs.k8s.io/yaml"
 )
@@ -64,7 +65,7 @@ func TestEcommerceComponentsAgree(t *testing.T) {
 func TestEcommerceLoad(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { ecommerceLoad(t, "components") })
 	t.Run("redis", func(t *testing.T) {
-		needServer(t, "Redis", redisAddr, "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''")
+		e2etest.NeedServer(t, "Redis", redisAddr, "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''")
 		deleteStreams := func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -134,7 +135,7 @@ func ecommerceLoad(t *testing.T, components string) {
 	for _, a := range apps {
 		app := a.(map[string]any)
 		id := fmt.Sprint(app["appID"])
-		ports[id] = freePort(t)
+		ports[id] = e2etest.FreePort(t)
 		app["appPort"] = ports[id]
 		app["appDirPath"] = filepath.Join(example, fmt.Sprint(app["appDirPath"]))
 		app["appLogDestination"] = "console"
@@ -155,12 +156,12 @@ func ecommerceLoad(t *testing.T, components string) {
 	}
 
 	home := filepath.Join(work, "home")
-	run := startProc(t, "outrigger run -f", cleanEnv("OUTRIGGER_HOME="+home), work, outrigger, "run", "-f", runFile)
+	run := startProc(t, "outrigger run -f", e2etest.CleanEnv([]string{appModeEnv}, "OUTRIGGER_HOME="+home), work, outrigger, "run", "-f", runFile)
 
 	// Ready: four sidecars registered and healthy, four apps answering /stats.
-	waitFor(t, 120*time.Second, "the four sidecars and apps of the run", func() bool {
-		if run.exited() {
-			t.Fatalf("outrigger run exited: %v", run.waitErr)
+	e2etest.WaitFor(t, 120*time.Second, "the four sidecars and apps of the run", func() bool {
+		if run.Exited() {
+			t.Fatalf("outrigger run exited: %v", run.Err())
 		}
 		healthy := 0
 		files, _ := filepath.Glob(filepath.Join(home, "run", "*.json"))

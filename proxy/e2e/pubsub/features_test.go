@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -28,7 +29,7 @@ func declarative(t *testing.T, extraMD map[string]string, docs ...string) (pub, 
 // evaluated in order, the default route last.
 func TestCELRouting(t *testing.T) {
 	t.Parallel()
-	topic := uniq("routed-")
+	topic := e2etest.Uniq("routed-")
 	pub, sub, a, _ := declarative(t, nil, subscriptionYAML("routes", topic, "/default", [][2]string{
 		{`event.data.amount > 1000`, "/big"},
 		{`event.type == "com.example.vip"`, "/vip"},
@@ -49,7 +50,7 @@ func TestCELRouting(t *testing.T) {
 	for _, c := range cases {
 		pub.publish(t, topic, c.query, "application/json", []byte(c.body), nil)
 	}
-	waitFor(t, 15*time.Second, "every routed event", func() bool { return len(a.deliveries("")) >= len(cases) })
+	e2etest.WaitFor(t, 15*time.Second, "every routed event", func() bool { return len(a.deliveries("")) >= len(cases) })
 	got := map[string]string{}
 	for _, d := range a.deliveries("") {
 		data, _ := d.ce["data"].(map[string]any)
@@ -77,14 +78,14 @@ func TestCELRouting(t *testing.T) {
 // CloudEvent with data_base64.
 func TestRawPayload(t *testing.T) {
 	t.Parallel()
-	topic := uniq("raw-")
+	topic := e2etest.Uniq("raw-")
 	pub, sub, a, _ := declarative(t, nil,
 		subscriptionYAML("raw", topic, "/raw", nil, "", map[string]string{"rawPayload": "true"}, "subscriber"))
 	waitSubscribed(t, sub, topic)
 	payloads := [][]byte{{0, 1, 2, 0xff, 'b', 'i', 'n'}, []byte(`{"n":7,"raw":true}`)}
 	pub.publish(t, topic, "metadata.rawPayload=true", "application/octet-stream", payloads[0], nil)
 	pub.publish(t, topic, "metadata.rawPayload=true", "application/json", payloads[1], nil)
-	waitFor(t, 15*time.Second, "two raw events", func() bool { return len(a.deliveries("/raw")) >= 2 })
+	e2etest.WaitFor(t, 15*time.Second, "two raw events", func() bool { return len(a.deliveries("/raw")) >= 2 })
 	seen := map[string]bool{}
 	for _, d := range a.deliveries("/raw") {
 		b64, _ := d.ce["data_base64"].(string)
@@ -112,18 +113,18 @@ func TestBulkPublish(t *testing.T) {
 	t.Parallel()
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
-			topic := uniq("bulk-")
+			topic := e2etest.Uniq("bulk-")
 			pub, _, a := pubSub(t, b, topic, "", nil)
 			body := `[
 			  {"entryId":"1","event":{"n":1},"contentType":"application/json"},
 			  {"entryId":"2","event":"plain text","contentType":"text/plain"},
 			  {"entryId":"3","event":{"specversion":"1.0","id":"user-ce-3","source":"my-source","type":"my.type","datacontenttype":"application/json","data":{"n":3}},"contentType":"application/cloudevents+json"}
 			]`
-			r := do(t, http.MethodPost, pub.url("/v1.0-alpha1/publish/bulk/pubsub/"+topic), jsonHeader, []byte(body))
+			r := do(t, http.MethodPost, pub.URL("/v1.0-alpha1/publish/bulk/pubsub/"+topic), jsonHeader, []byte(body))
 			if r.status != http.StatusNoContent {
 				t.Fatalf("bulk publish: %d %s, want 204", r.status, r.body)
 			}
-			waitFor(t, 15*time.Second, "three bulk-published events", func() bool { return len(a.deliveries("/events")) >= 3 })
+			e2etest.WaitFor(t, 15*time.Second, "three bulk-published events", func() bool { return len(a.deliveries("/events")) >= 3 })
 			var sawJSON, sawText, sawCE bool
 			for _, d := range a.deliveries("/events") {
 				switch data := d.ce["data"].(type) {
@@ -151,7 +152,7 @@ func TestBulkPublish(t *testing.T) {
 				"duplicate entryId":  `[{"entryId":"1","event":{"n":1},"contentType":"application/json"},{"entryId":"1","event":{"n":2},"contentType":"application/json"}]`,
 				"text event as JSON": `[{"entryId":"1","event":{"n":1},"contentType":"text/plain"}]`,
 			} {
-				r := do(t, http.MethodPost, pub.url("/v1.0-alpha1/publish/bulk/pubsub/"+topic), jsonHeader, []byte(bad))
+				r := do(t, http.MethodPost, pub.URL("/v1.0-alpha1/publish/bulk/pubsub/"+topic), jsonHeader, []byte(bad))
 				wantError(t, "bulk publish, "+what, r, http.StatusBadRequest, "ERR_PUBSUB_EVENTS_SER")
 			}
 		})
@@ -163,7 +164,7 @@ func TestBulkPublish(t *testing.T) {
 // HTTP and PermissionDenied over gRPC, forbidden subscriptions are not made.
 func TestScoping(t *testing.T) {
 	t.Parallel()
-	open, closed, other := uniq("open-"), uniq("closed-"), uniq("other-")
+	open, closed, other := e2etest.Uniq("open-"), e2etest.Uniq("closed-"), e2etest.Uniq("other-")
 	md := map[string]string{
 		"publishingScopes":   "publisher=" + open,
 		"subscriptionScopes": "subscriber=" + open,
@@ -191,9 +192,9 @@ func TestScoping(t *testing.T) {
 		free.tryPublish(t, other, "", "application/json", []byte(`{}`), nil), http.StatusForbidden, "ERR_PUBSUB_FORBIDDEN")
 	free.publish(t, closed, "", "application/json", []byte(`{"n":2}`), nil) // allowed, and unscoped app
 	wantError(t, "unknown pubsub",
-		do(t, http.MethodPost, pub.url("/v1.0/publish/nosuch/"+open), jsonHeader, []byte(`{}`)), http.StatusNotFound, "ERR_PUBSUB_NOT_FOUND")
+		do(t, http.MethodPost, pub.URL("/v1.0/publish/nosuch/"+open), jsonHeader, []byte(`{}`)), http.StatusNotFound, "ERR_PUBSUB_NOT_FOUND")
 	wantError(t, "bulk publish outside publishingScopes",
-		do(t, http.MethodPost, pub.url("/v1.0-alpha1/publish/bulk/pubsub/"+closed), jsonHeader,
+		do(t, http.MethodPost, pub.URL("/v1.0-alpha1/publish/bulk/pubsub/"+closed), jsonHeader,
 			[]byte(`[{"entryId":"1","event":{},"contentType":"application/json"}]`)), http.StatusForbidden, "ERR_PUBSUB_FORBIDDEN")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

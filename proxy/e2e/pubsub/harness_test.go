@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,55 +15,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	dapr "github.com/dapr/go-sdk/client"
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 	"github.com/redis/go-redis/v9"
 )
-
-// ---------------------------------------------------------------- ports and names
-
-var reservedPorts = struct {
-	sync.Mutex
-	m map[int]bool
-}{m: map[int]bool{}}
-
-// freePort returns a loopback port free for TCP and UDP (gossip uses both),
-// never the same twice in this process.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("probe a free port: %v", err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		pc, uerr := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		ln.Close()
-		if uerr != nil {
-			continue
-		}
-		pc.Close()
-		reservedPorts.Lock()
-		taken := reservedPorts.m[p]
-		reservedPorts.m[p] = true
-		reservedPorts.Unlock()
-		if !taken {
-			return p
-		}
-	}
-	t.Fatal("no free loopback port after 100 tries")
-	return 0
-}
-
-// uniq returns prefix plus 8 random hex digits (app ids, topics).
-func uniq(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
 
 // ---------------------------------------------------------------- brokers
 
@@ -111,7 +67,7 @@ func sqliteYAML(t *testing.T, extra map[string]string) string {
 // cleanupTopics.
 func redisYAML(t *testing.T, extra map[string]string) string {
 	t.Helper()
-	needServer(t, "Redis", redisAddr, "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''")
+	e2etest.NeedServer(t, "Redis", redisAddr, "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''")
 	md := map[string]string{
 		"redisHost":         redisAddr,
 		"redeliverInterval": "1s",
@@ -133,16 +89,6 @@ func cleanupTopics(t *testing.T, topics ...string) {
 		defer rc.Close()
 		_ = rc.Del(ctx, topics...).Err()
 	})
-}
-
-// needServer fails the test (never skips) when a backend is not listening.
-func needServer(t *testing.T, name, addr, howTo string) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatalf("%s is not reachable on %s (%v); start it with: %s (or run `bash .ci/services`)", name, addr, err, howTo)
-	}
-	c.Close()
 }
 
 // resources writes the given YAML documents into a new directory.
@@ -195,106 +141,25 @@ func subscriptionYAML(name, topic, route string, rules [][2]string, deadLetter s
 
 // ---------------------------------------------------------------- processes
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is a child process the test started; it is ended in t.Cleanup and
-// its output is printed when the test failed (or PUBSUBE2E_LOGS is set).
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	out     *syncBuffer
-	done    chan struct{}
-	waitErr error // valid after done
-}
-
-// cleanEnv is the test's environment without variables that would change
-// how a sidecar, plugin or app behaves.
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "DAPR_API_TOKEN", "APP_API_TOKEN", "OUTRIGGER_PLUGIN", "DAPR_COMPONENTS_SOCKETS_FOLDER", "NAMESPACE",
-			"DAPR_HTTP_PORT", "DAPR_GRPC_PORT", "APP_PORT", appModeEnv:
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, extra...)
-}
-
-func startProc(t *testing.T, name string, env []string, dir, bin string, args ...string) *proc {
+// startProc starts bin in dir in its own process group: stopping it sends
+// SIGTERM (as `kill <pid>` or `outrigger stop` would; its plugins are its to
+// stop), SIGKILL after 10 s, then SIGKILL to whatever is left of the group
+// (plugins of a killed sidecar). Its output is logged when the test failed
+// or PUBSUBE2E_LOGS is set.
+func startProc(t *testing.T, name string, env []string, dir, bin string, args ...string) *e2etest.Proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = env
-	p.cmd.Dir = dir
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.waitErr = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() || os.Getenv("PUBSUBE2E_LOGS") != "" {
-			t.Logf("---- output of %s (pid %d, exit %v) ----\n%s", p.name, p.cmd.Process.Pid, p.waitErr, p.out)
-		}
-	})
-	return p
+	cmd := exec.Command(bin, args...)
+	cmd.Env, cmd.Dir = env, dir
+	return e2etest.StartProc(t, name, cmd, procOptions())
 }
 
-// stop sends SIGTERM to the process (as `kill <pid>` or `outrigger stop`
-// would; its plugins are its to stop), SIGKILL after 10 s, then SIGKILL to
-// whatever is left of its process group (plugins of a killed sidecar).
-func (p *proc) stop() {
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-}
-
-// kill sends SIGKILL to the process only (its plugins notice on their own)
-// and waits for it.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+func procOptions() e2etest.ProcOptions {
+	return e2etest.ProcOptions{Group: true, AlwaysLog: os.Getenv("PUBSUBE2E_LOGS") != ""}
 }
 
 // sidecar is one running `outrigger sidecar`.
 type sidecar struct {
-	*proc
+	*e2etest.Sidecar
 	appID              string
 	httpPort, grpcPort int
 }
@@ -310,57 +175,17 @@ type sidecarOpts struct {
 // /v1.0/healthz 204: API up and, with an app, the app channel ready).
 func startSidecar(t *testing.T, o sidecarOpts) *sidecar {
 	t.Helper()
-	if o.home == "" {
-		o.home = t.TempDir()
-	}
-	s := &sidecar{appID: o.appID, httpPort: freePort(t), grpcPort: freePort(t)}
-	args := []string{"sidecar",
-		"--app-id", o.appID,
-		"--dapr-http-port", strconv.Itoa(s.httpPort),
-		"--dapr-grpc-port", strconv.Itoa(s.grpcPort),
-		"--metrics-port", strconv.Itoa(freePort(t)),
-		"--dapr-internal-grpc-port", "0",
-		"--admin-port", "0",
-		"--gossip-port", strconv.Itoa(freePort(t)),
-		"--log-level", "info",
-	}
+	var args []string
 	if o.appPort > 0 {
 		args = append(args, "--app-port", strconv.Itoa(o.appPort))
 	}
 	if o.resources != "" {
 		args = append(args, "--resources-path", o.resources)
 	}
-	s.proc = startProc(t, "sidecar "+o.appID, cleanEnv("OUTRIGGER_HOME="+o.home), "", outrigger, args...)
-	s.waitHealthy(t, 30*time.Second)
-	return s
-}
-
-func (s *sidecar) waitHealthy(t *testing.T, deadline time.Duration) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	last := ""
-	for {
-		r, err := tryDo(http.MethodGet, s.url("/v1.0/healthz"), nil, nil, time.Second)
-		if err == nil && r.status == http.StatusNoContent {
-			return
-		}
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = fmt.Sprintf("%d %s", r.status, r.body)
-		}
-		if s.exited() {
-			t.Fatalf("%s exited before it was healthy: %v", s.name, s.waitErr)
-		}
-		if time.Now().After(end) {
-			t.Fatalf("%s: GET /v1.0/healthz did not answer 204 within %v (last: %s)", s.name, deadline, last)
-		}
-		time.Sleep(25 * time.Millisecond) // poll interval
-	}
-}
-
-func (s *sidecar) url(path string) string {
-	return "http://127.0.0.1:" + strconv.Itoa(s.httpPort) + path
+	s := e2etest.LaunchSidecar(t, e2etest.SidecarConfig{Bin: outrigger, AppID: o.appID, Home: o.home, Args: args,
+		Proc: procOptions()})
+	s.WaitHealthy(t, 30*time.Second)
+	return &sidecar{Sidecar: s, appID: s.AppID, httpPort: s.HTTPPort, grpcPort: s.GRPCPort}
 }
 
 // client returns an official Go SDK client connected to the sidecar's gRPC port.
@@ -368,7 +193,7 @@ func (s *sidecar) client(t *testing.T) dapr.Client {
 	t.Helper()
 	c, err := dapr.NewClientWithAddress("127.0.0.1:" + strconv.Itoa(s.grpcPort))
 	if err != nil {
-		t.Fatalf("Go SDK client for %s: %v", s.name, err)
+		t.Fatalf("Go SDK client for %s: %v", s.Name, err)
 	}
 	t.Cleanup(c.Close)
 	return c
@@ -389,7 +214,7 @@ func (s *sidecar) tryPublish(t *testing.T, topic, query, contentType string, dat
 		hdr = http.Header{}
 	}
 	hdr.Set("Content-Type", contentType)
-	u := s.url("/v1.0/publish/pubsub/" + topic)
+	u := s.URL("/v1.0/publish/pubsub/" + topic)
 	if query != "" {
 		u += "?" + query
 	}
@@ -399,7 +224,7 @@ func (s *sidecar) tryPublish(t *testing.T, topic, query, contentType string, dat
 // subscriptions reads the sidecar's subscriptions from /v1.0/metadata.
 func (s *sidecar) subscriptions(t *testing.T) []map[string]any {
 	t.Helper()
-	r := do(t, http.MethodGet, s.url("/v1.0/metadata"), nil, nil)
+	r := do(t, http.MethodGet, s.URL("/v1.0/metadata"), nil, nil)
 	var m struct {
 		Subscriptions []map[string]any `json:"subscriptions"`
 	}
@@ -468,18 +293,6 @@ func wantError(t *testing.T, what string, r result, status int, code string) {
 	}
 }
 
-// waitFor polls cond until it holds or deadline passes.
-func waitFor(t *testing.T, deadline time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", deadline, what)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
-}
-
 // ---------------------------------------------------------------- the recording app
 
 // delivery is one request the sidecar made to the app.
@@ -520,7 +333,7 @@ func startApp(t *testing.T, subs []map[string]any, reply func(d delivery, nth in
 	var ln net.Listener
 	var err error
 	for range 5 {
-		a.port = freePort(t)
+		a.port = e2etest.FreePort(t)
 		if ln, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(a.port)); err == nil {
 			break
 		}
@@ -619,7 +432,7 @@ func (a *app) dataIDs(path string) map[string]int {
 // waitCount waits until the app has n distinct data ids on path.
 func (a *app) waitCount(t *testing.T, path string, n int, deadline time.Duration) {
 	t.Helper()
-	waitFor(t, deadline, fmt.Sprintf("%d distinct events on %s (have %d)", n, path, len(a.dataIDs(path))), func() bool {
+	e2etest.WaitFor(t, deadline, fmt.Sprintf("%d distinct events on %s (have %d)", n, path, len(a.dataIDs(path))), func() bool {
 		return len(a.dataIDs(path)) >= n
 	})
 }
@@ -690,14 +503,14 @@ func runChildApp() int {
 }
 
 // startChildApp starts the test binary as an app and waits for its port.
-func startChildApp(t *testing.T, port int, route, idsFile string, delay time.Duration) *proc {
+func startChildApp(t *testing.T, port int, route, idsFile string, delay time.Duration) *e2etest.Proc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProc(t, "child app", cleanEnv(fmt.Sprintf("%s=%d,%s,%s,%s", appModeEnv, port, route, idsFile, delay)), "", exe)
-	waitFor(t, 10*time.Second, "the child app's port", func() bool {
+	p := startProc(t, "child app", e2etest.CleanEnv([]string{appModeEnv}, fmt.Sprintf("%s=%d,%s,%s,%s", appModeEnv, port, route, idsFile, delay)), "", exe)
+	e2etest.WaitFor(t, 10*time.Second, "the child app's port", func() bool {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond)
 		if err == nil {
 			c.Close()

@@ -3,9 +3,10 @@ package pubsube2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // Built once by TestMain, in the release layout: binDir/outrigger and
@@ -41,13 +42,9 @@ func run(m *testing.M) int {
 	binDir = dir
 	outrigger = filepath.Join(dir, "outrigger")
 	loadBin = filepath.Join(dir, "ecommerce-load")
-	for out, pkg := range builds {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "pubsube2e: go build %s failed: %v\n", pkg, err)
-			return 1
-		}
+	if err := e2etest.Build(dir, builds); err != nil {
+		fmt.Fprintln(os.Stderr, "pubsube2e:", err)
+		return 1
 	}
 	return m.Run()
 }

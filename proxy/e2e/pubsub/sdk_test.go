@@ -12,6 +12,7 @@ import (
 	dapr "github.com/dapr/go-sdk/client"
 	"github.com/dapr/go-sdk/service/common"
 	daprd "github.com/dapr/go-sdk/service/http"
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // TestGoSDK: the official Go SDK end to end. client.PublishEvent publishes
@@ -22,7 +23,7 @@ func TestGoSDK(t *testing.T) {
 	t.Parallel()
 	for _, b := range brokers {
 		t.Run(b.name, func(t *testing.T) {
-			topic := uniq("sdk-")
+			topic := e2etest.Uniq("sdk-")
 			cleanupTopics(t, topic)
 			res := resources(t, b.yaml(t, nil))
 
@@ -33,7 +34,7 @@ func TestGoSDK(t *testing.T) {
 			var mu sync.Mutex
 			events := map[string][]*common.TopicEvent{}
 			received := make(chan got, 16)
-			port := freePort(t)
+			port := e2etest.FreePort(t)
 			svc := daprd.NewService("127.0.0.1:" + strconv.Itoa(port))
 			err := svc.AddTopicEventHandler(&common.Subscription{PubsubName: "pubsub", Topic: topic, Route: "/sdk-orders"},
 				func(ctx context.Context, e *common.TopicEvent) (bool, error) {
@@ -57,9 +58,9 @@ func TestGoSDK(t *testing.T) {
 			}()
 			t.Cleanup(func() { _ = svc.GracefulStop() })
 
-			sub := startSidecar(t, sidecarOpts{appID: uniq("sdk-sub-"), appPort: port, resources: res})
+			sub := startSidecar(t, sidecarOpts{appID: e2etest.Uniq("sdk-sub-"), appPort: port, resources: res})
 			waitSubscribed(t, sub, topic)
-			pub := startSidecar(t, sidecarOpts{appID: uniq("sdk-pub-"), resources: res})
+			pub := startSidecar(t, sidecarOpts{appID: e2etest.Uniq("sdk-pub-"), resources: res})
 			client := pub.client(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -99,9 +100,9 @@ func TestGoSDK(t *testing.T) {
 // subscription shows in the metadata as STREAMING while it is open.
 func TestGoSDKStreamingSubscribe(t *testing.T) {
 	t.Parallel()
-	topic := uniq("stream-")
+	topic := e2etest.Uniq("stream-")
 	res := resources(t, sqliteYAML(t, nil))
-	s := startSidecar(t, sidecarOpts{appID: uniq("streamer-"), resources: res})
+	s := startSidecar(t, sidecarOpts{appID: e2etest.Uniq("streamer-"), resources: res})
 	client := s.client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -110,7 +111,7 @@ func TestGoSDKStreamingSubscribe(t *testing.T) {
 		t.Fatalf("Subscribe: %v", err)
 	}
 	defer stream.Close()
-	waitFor(t, 10*time.Second, "a STREAMING subscription in the metadata", func() bool {
+	e2etest.WaitFor(t, 10*time.Second, "a STREAMING subscription in the metadata", func() bool {
 		for _, sub := range s.subscriptions(t) {
 			if sub["topic"] == topic && sub["type"] == "STREAMING" {
 				return true
