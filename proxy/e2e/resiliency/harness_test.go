@@ -10,51 +10,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
-
-// ---------------------------------------------------------------- ports
-
-var reservedPorts = struct {
-	sync.Mutex
-	m map[int]bool
-}{m: map[int]bool{}}
-
-// freePort returns a loopback port free for TCP and UDP (gossip uses both),
-// never the same twice in this process.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("probe a free port: %v", err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		pc, uerr := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		ln.Close()
-		if uerr != nil {
-			continue
-		}
-		pc.Close()
-		reservedPorts.Lock()
-		taken := reservedPorts.m[p]
-		reservedPorts.m[p] = true
-		reservedPorts.Unlock()
-		if !taken {
-			return p
-		}
-	}
-	t.Fatal("no free loopback port after 100 tries")
-	return 0
-}
 
 // ---------------------------------------------------------------- sidecars
 
@@ -68,7 +32,7 @@ type cluster struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	return &cluster{t: t, home: t.TempDir(), gossipPort: freePort(t)}
+	return &cluster{t: t, home: t.TempDir(), gossipPort: e2etest.FreePort(t)}
 }
 
 type sidecarOpts struct {
@@ -81,56 +45,24 @@ type sidecarOpts struct {
 
 // sidecar is one running `outrigger sidecar` process.
 type sidecar struct {
+	*e2etest.Sidecar
 	appID                           string
 	home                            string
 	httpPort, grpcPort, metricsPort int
-	cmd                             *exec.Cmd
-	out                             *syncBuffer
-	done                            chan struct{}
-	waitErr                         error // valid after done
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start launches a sidecar and waits until GET /v1.0/healthz answers 204.
 func (c *cluster) start(o sidecarOpts) *sidecar {
 	c.t.Helper()
 	s := c.launch(o)
-	s.waitHealthy(c.t, 20*time.Second)
+	s.WaitHealthy(c.t, 20*time.Second)
 	return s
 }
 
 // launch starts a sidecar without waiting for it.
 func (c *cluster) launch(o sidecarOpts) *sidecar {
-	t := c.t
-	t.Helper()
-	s := &sidecar{appID: o.appID, home: c.home, httpPort: freePort(t), grpcPort: freePort(t), metricsPort: freePort(t),
-		out: &syncBuffer{}, done: make(chan struct{})}
-	args := []string{"sidecar",
-		"--app-id", o.appID,
-		"--dapr-http-port", strconv.Itoa(s.httpPort),
-		"--dapr-grpc-port", strconv.Itoa(s.grpcPort),
-		"--metrics-port", strconv.Itoa(s.metricsPort),
-		"--dapr-internal-grpc-port", "0",
-		"--admin-port", "0",
-		"--gossip-port", strconv.Itoa(c.gossipPort),
-		"--log-level", "info",
-	}
+	c.t.Helper()
+	var args []string
 	if o.appPort > 0 {
 		args = append(args, "--app-port", strconv.Itoa(o.appPort), "--app-protocol", "http")
 	}
@@ -140,90 +72,9 @@ func (c *cluster) launch(o sidecarOpts) *sidecar {
 	if o.config != "" {
 		args = append(args, "--config", o.config)
 	}
-	args = append(args, o.args...)
-	s.cmd = exec.Command(outrigger, args...)
-	s.cmd.Env = append(cleanEnv(), "OUTRIGGER_HOME="+c.home)
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start sidecar %s: %v", o.appID, err)
-	}
-	go func() { s.waitErr = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			t.Logf("---- output of sidecar %s (pid %d, http %d) ----\n%s", s.appID, s.cmd.Process.Pid, s.httpPort, s.out)
-		}
-	})
-	return s
-}
-
-// cleanEnv is the environment without variables that change how a sidecar
-// behaves (API tokens, the go-plugin cookie).
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "DAPR_API_TOKEN", "APP_API_TOKEN", "OUTRIGGER_HOME", "OUTRIGGER_PLUGIN":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-// stop ends the process: SIGTERM, then SIGKILL after 5 s.
-func (s *sidecar) stop() {
-	if s.exited() {
-		return
-	}
-	httpc.CloseIdleConnections()
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-}
-
-func (s *sidecar) exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *sidecar) url(path string) string {
-	return "http://127.0.0.1:" + strconv.Itoa(s.httpPort) + path
-}
-
-// waitHealthy polls /v1.0/healthz until 204, failing when the process exits
-// or after deadline.
-func (s *sidecar) waitHealthy(t *testing.T, deadline time.Duration) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	last := ""
-	for {
-		r, err := tryCall(http.MethodGet, s.url("/v1.0/healthz"), nil, time.Second)
-		if err == nil && r.status == http.StatusNoContent {
-			return
-		}
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = strconv.Itoa(r.status)
-		}
-		if s.exited() {
-			t.Fatalf("sidecar %s exited before it was healthy: %v", s.appID, s.waitErr)
-		}
-		if time.Now().After(end) {
-			t.Fatalf("sidecar %s not healthy within %v (last: %s)", s.appID, deadline, last)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
+	s := e2etest.LaunchSidecar(c.t, e2etest.SidecarConfig{Bin: outrigger, AppID: o.appID, Home: c.home, GossipPort: c.gossipPort,
+		Args: append(args, o.args...), Proc: e2etest.ProcOptions{StopTimeout: 5 * time.Second, BeforeStop: httpc.CloseIdleConnections}})
+	return &sidecar{Sidecar: s, appID: s.AppID, home: s.Home, httpPort: s.HTTPPort, grpcPort: s.GRPCPort, metricsPort: s.MetricsPort}
 }
 
 // regEntry is the sidecar's host registry record (OUTRIGGER_HOME/run/<app-id>-<pid>.json).
@@ -235,7 +86,7 @@ type regEntry struct {
 // registry reads the sidecar's host registry record, waiting for it.
 func (s *sidecar) registry(t *testing.T) regEntry {
 	t.Helper()
-	path := filepath.Join(s.home, "run", fmt.Sprintf("%s-%d.json", s.appID, s.cmd.Process.Pid))
+	path := filepath.Join(s.home, "run", fmt.Sprintf("%s-%d.json", s.appID, s.Cmd.Process.Pid))
 	end := time.Now().Add(10 * time.Second)
 	for {
 		b, err := os.ReadFile(path)
@@ -340,7 +191,7 @@ func tryCall(method, url string, body []byte, timeout time.Duration) (result, er
 // invoke calls method on target through s's HTTP API.
 func invoke(t *testing.T, s *sidecar, target, method string) result {
 	t.Helper()
-	r, err := tryCall(http.MethodPost, s.url("/v1.0/invoke/"+target+"/method/"+method), []byte("x"), 30*time.Second)
+	r, err := tryCall(http.MethodPost, s.URL("/v1.0/invoke/"+target+"/method/"+method), []byte("x"), 30*time.Second)
 	if err != nil {
 		t.Fatalf("invoke %s/%s through %s: %v", target, method, s.appID, err)
 	}
@@ -370,7 +221,7 @@ func waitReach(t *testing.T, s *sidecar, target string, want ...string) {
 	end := time.Now().Add(20 * time.Second)
 	last := ""
 	for {
-		r, err := tryCall(http.MethodPost, s.url("/v1.0/invoke/"+target+"/method/ping"), nil, 3*time.Second)
+		r, err := tryCall(http.MethodPost, s.URL("/v1.0/invoke/"+target+"/method/ping"), nil, 3*time.Second)
 		if err == nil && r.status == http.StatusOK {
 			seen[string(r.body)] = true
 		}
@@ -386,8 +237,8 @@ func waitReach(t *testing.T, s *sidecar, target string, want ...string) {
 		if all {
 			return
 		}
-		if s.exited() {
-			t.Fatalf("sidecar %s exited while waiting to reach %s: %v", s.appID, target, s.waitErr)
+		if s.Exited() {
+			t.Fatalf("sidecar %s exited while waiting to reach %s: %v", s.appID, target, s.Err())
 		}
 		if time.Now().After(end) {
 			t.Fatalf("%s could not reach all of %v behind %s within 20 s (seen %v; last: %s)", s.appID, want, target, seen, last)

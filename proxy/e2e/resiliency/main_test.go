@@ -3,9 +3,10 @@ package resiliencye2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // Built once by TestMain, in the release layout: binDir/outrigger and
@@ -33,13 +34,9 @@ func run(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	binDir = dir
 	outrigger = filepath.Join(dir, "outrigger")
-	for out, pkg := range builds {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "resiliencye2e: go build %s failed: %v\n", pkg, err)
-			return 1
-		}
+	if err := e2etest.Build(dir, builds); err != nil {
+		fmt.Fprintln(os.Stderr, "resiliencye2e:", err)
+		return 1
 	}
 	return m.Run()
 }

@@ -41,7 +41,7 @@ spec:
 		go func() {
 			defer wg.Done()
 			for range calls / workers {
-				r, err := tryCall(http.MethodPost, caller.url(fmt.Sprintf("/v1.0/invoke/target/method/work/%d", w)), []byte("x"), 30*time.Second)
+				r, err := tryCall(http.MethodPost, caller.URL(fmt.Sprintf("/v1.0/invoke/target/method/work/%d", w)), []byte("x"), 30*time.Second)
 				mu.Lock()
 				if err != nil {
 					statuses[-1]++
@@ -230,14 +230,14 @@ spec:
 			dir := writeResources(t, "broken-resiliency.yaml", tc.yaml)
 			s := c.launch(sidecarOpts{appID: "caller", resources: dir})
 			select {
-			case <-s.done:
+			case <-s.Done():
 			case <-time.After(15 * time.Second):
 				t.Fatalf("the sidecar still runs 15 s after start with a bad Resiliency manifest")
 			}
-			if s.waitErr == nil {
-				t.Fatalf("the sidecar exited 0 with a bad Resiliency manifest; output:\n%s", s.out)
+			if s.Err() == nil {
+				t.Fatalf("the sidecar exited 0 with a bad Resiliency manifest; output:\n%s", s.Out)
 			}
-			out := s.out.String()
+			out := s.Out.String()
 			for _, want := range []string{"broken-resiliency.yaml", tc.field} {
 				if !strings.Contains(out, want) {
 					t.Errorf("the error output does not name %q:\n%s", want, out)

@@ -113,7 +113,7 @@ func TestTracingInvokeSharesOneTrace(t *testing.T) {
 
 	// A caller's own traceparent is continued, not replaced.
 	const given = "4bf92f3577b34da6a3ce929d0e0e4736"
-	req, _ := http.NewRequest(http.MethodPost, caller.url("/v1.0/invoke/target/method/work/order"), strings.NewReader("x"))
+	req, _ := http.NewRequest(http.MethodPost, caller.URL("/v1.0/invoke/target/method/work/order"), strings.NewReader("x"))
 	req.Header.Set("traceparent", "00-"+given+"-00f067aa0ba902b7-01")
 	resp, err := httpc.Do(req)
 	if err != nil {
@@ -168,7 +168,7 @@ spec:
 	caller := c.start(sidecarOpts{appID: "caller", config: conf, resources: writeResources(t, "pubsub.yaml", component)})
 
 	const given = "0af7651916cd43dd8448eb211c80319c"
-	req, _ := http.NewRequest(http.MethodPost, caller.url("/v1.0/publish/pubsub/orders"), strings.NewReader(`{"id":1}`))
+	req, _ := http.NewRequest(http.MethodPost, caller.URL("/v1.0/publish/pubsub/orders"), strings.NewReader(`{"id":1}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("traceparent", "00-"+given+"-b7ad6b7169203331-01")
 	resp, err := httpc.Do(req)
