@@ -186,14 +186,14 @@ func (p *Proc) WaitLine(t testing.TB, prefix string, deadline time.Duration) str
 	defer timer.Stop()
 	for {
 		text, changed := p.Out.Snapshot()
-		if rest, ok := findLine(text, prefix); ok {
+		if rest, ok := FindLine(text, prefix); ok {
 			return rest
 		}
 		select {
 		case <-changed:
 		case <-p.done:
 			text, _ = p.Out.Snapshot()
-			if rest, ok := findLine(text, prefix); ok {
+			if rest, ok := FindLine(text, prefix); ok {
 				return rest
 			}
 			t.Fatalf("%s exited (%v) before printing %q", p.Name, p.waitErr, prefix)
@@ -203,8 +203,8 @@ func (p *Proc) WaitLine(t testing.TB, prefix string, deadline time.Duration) str
 	}
 }
 
-// findLine finds the first complete line of text that starts with prefix.
-func findLine(text, prefix string) (string, bool) {
+// FindLine finds the first complete line of text that starts with prefix.
+func FindLine(text, prefix string) (string, bool) {
 	for line := range strings.Lines(text) {
 		if rest, ok := strings.CutPrefix(line, prefix); ok && strings.HasSuffix(rest, "\n") {
 			return strings.TrimSpace(rest), true

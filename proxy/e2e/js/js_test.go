@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,10 +13,10 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 )
 
 // sdkVersion is the @dapr/dapr version package.json pins; node_modules must hold it.
@@ -76,212 +74,36 @@ func checkNode() error {
 
 // buildOutrigger builds ./proxy/cmd/outrigger of the enclosing module into dir.
 func buildOutrigger(dir string) (string, error) {
-	root, err := moduleRoot()
-	if err != nil {
+	bin := filepath.Join(dir, "outrigger")
+	if err := e2etest.BuildOne(bin, "github.com/outrigger/outrigger/proxy/cmd/outrigger"); err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "outrigger")
-	cmd := exec.Command("go", "build", "-o", bin, "./proxy/cmd/outrigger")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./proxy/cmd/outrigger: %w\n%s", err, out)
-	}
 	return bin, nil
-}
-
-// moduleRoot is the nearest directory at or above the working directory with a go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the test's working directory")
-		}
-		dir = parent
-	}
-}
-
-// ---------------------------------------------------------------- ports
-
-// reservedPorts keeps the ports handed out in this process so two "free"
-// ports probed before any sidecar binds them are never the same.
-var reservedPorts = struct {
-	sync.Mutex
-	m map[int]bool
-}{m: map[int]bool{}}
-
-// freePort returns a loopback port free for TCP and UDP (gossip uses both).
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("probe a free port: %v", err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		pc, uerr := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		ln.Close()
-		if uerr != nil {
-			continue
-		}
-		pc.Close()
-		reservedPorts.Lock()
-		taken := reservedPorts.m[p]
-		reservedPorts.m[p] = true
-		reservedPorts.Unlock()
-		if !taken {
-			return p
-		}
-	}
-	t.Fatal("no free loopback port after 100 tries")
-	return 0
-}
-
-// ---------------------------------------------------------------- processes
-
-// output collects a process's stdout and stderr and tells waiters when it grows.
-type output struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	changed chan struct{} // closed and replaced on every write
-}
-
-func newOutput() *output { return &output{changed: make(chan struct{})} }
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n, err := o.b.Write(p)
-	close(o.changed)
-	o.changed = make(chan struct{})
-	return n, err
-}
-
-// snapshot returns the text so far and a channel closed on the next write.
-func (o *output) snapshot() (string, <-chan struct{}) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String(), o.changed
-}
-
-func (o *output) String() string { s, _ := o.snapshot(); return s }
-
-// proc is one long-running child process (a sidecar or a Node app).
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	out     *output
-	done    chan struct{} // closed when the process has exited
-	waitErr error         // valid after done
-}
-
-// startProc starts name and arranges for it to be stopped, and its output
-// shown if the test failed, when the test ends.
-func startProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
-	t.Helper()
-	p := &proc{name: name, cmd: cmd, out: newOutput(), done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.waitErr = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("---- output of %s (pid %d, %s) ----\n%s", name, cmd.Process.Pid, strings.Join(cmd.Args, " "), p.out)
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM, then SIGKILL if the process has not left after 5 s.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// waitLine waits for an output line starting with prefix and returns the rest of it.
-func (p *proc) waitLine(t *testing.T, prefix string, deadline time.Duration) string {
-	t.Helper()
-	timer := time.NewTimer(deadline)
-	defer timer.Stop()
-	for {
-		text, changed := p.out.snapshot()
-		if rest, ok := findLine(text, prefix); ok {
-			return rest
-		}
-		select {
-		case <-changed:
-		case <-p.done:
-			text, _ = p.out.snapshot()
-			if rest, ok := findLine(text, prefix); ok {
-				return rest
-			}
-			t.Fatalf("%s exited (%v) before printing %q", p.name, p.waitErr, prefix)
-		case <-timer.C:
-			t.Fatalf("%s did not print %q within %v", p.name, prefix, deadline)
-		}
-	}
-}
-
-// findLine finds the first complete line of text that starts with prefix.
-func findLine(text, prefix string) (string, bool) {
-	for line := range strings.Lines(text) {
-		if rest, ok := strings.CutPrefix(line, prefix); ok && strings.HasSuffix(rest, "\n") {
-			return strings.TrimSpace(rest), true
-		}
-	}
-	return "", false
 }
 
 // ---------------------------------------------------------------- sidecars
 
 type sidecar struct {
-	*proc
+	*e2etest.Sidecar
 	appID              string
 	httpPort, grpcPort int
 }
 
-// launchSidecar starts `outrigger sidecar` for appID with free ports; it does
-// not wait for readiness.
+// launchSidecar starts `outrigger sidecar` for appID with free ports (and
+// no admin endpoint); it does not wait for readiness.
 func launchSidecar(t *testing.T, home string, gossipPort int, appID string, appPort int, appProtocol string) *sidecar {
 	t.Helper()
-	s := &sidecar{appID: appID, httpPort: freePort(t), grpcPort: freePort(t)}
-	cmd := exec.Command(outriggerBin, "sidecar",
-		"--app-id", appID,
-		"--app-port", strconv.Itoa(appPort),
-		"--app-protocol", appProtocol,
-		"--dapr-http-port", strconv.Itoa(s.httpPort),
-		"--dapr-grpc-port", strconv.Itoa(s.grpcPort),
-		"--metrics-port", strconv.Itoa(freePort(t)),
-		"--dapr-internal-grpc-port", "0",
-		"--admin-port", "-1",
-		"--gossip-port", strconv.Itoa(gossipPort),
-		"--log-level", "info",
-	)
-	cmd.Env = append(os.Environ(), "OUTRIGGER_HOME="+home)
-	s.proc = startProc(t, "sidecar "+appID, cmd)
-	return s
+	s := e2etest.LaunchSidecar(t, e2etest.SidecarConfig{Bin: outriggerBin, AppID: appID, Home: home, GossipPort: gossipPort,
+		Args: []string{"--app-port", strconv.Itoa(appPort), "--app-protocol", appProtocol, "--admin-port", "-1"},
+		Proc: e2etest.ProcOptions{StopTimeout: 5 * time.Second}})
+	return &sidecar{Sidecar: s, appID: s.AppID, httpPort: s.HTTPPort, grpcPort: s.GRPCPort}
 }
 
-func (s *sidecar) url(path string) string {
-	return "http://127.0.0.1:" + strconv.Itoa(s.httpPort) + path
+// startProc starts cmd; it is stopped (SIGTERM, SIGKILL after 5 s) when the
+// test ends.
+func startProc(t *testing.T, name string, cmd *exec.Cmd) *e2etest.Proc {
+	t.Helper()
+	return e2etest.StartProc(t, name, cmd, e2etest.ProcOptions{StopTimeout: 5 * time.Second})
 }
 
 // httpc is the test's own HTTP client: no proxy from the environment.
@@ -294,7 +116,7 @@ func (s *sidecar) waitStatus(t *testing.T, method, path string, body []byte, wan
 	end := time.Now().Add(deadline)
 	last := ""
 	for {
-		req, err := http.NewRequest(method, s.url(path), bytes.NewReader(body))
+		req, err := http.NewRequest(method, s.URL(path), bytes.NewReader(body))
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, path, err)
 		}
@@ -313,8 +135,8 @@ func (s *sidecar) waitStatus(t *testing.T, method, path string, body []byte, wan
 			last = err.Error()
 		}
 		select {
-		case <-s.done:
-			t.Fatalf("sidecar %s exited (%v) before %s %s answered %d", s.appID, s.waitErr, method, path, want)
+		case <-s.Done():
+			t.Fatalf("sidecar %s exited (%v) before %s %s answered %d", s.appID, s.Err(), method, path, want)
 		default:
 		}
 		if time.Now().After(end) {
@@ -327,7 +149,7 @@ func (s *sidecar) waitStatus(t *testing.T, method, path string, body []byte, wan
 // ---------------------------------------------------------------- node scripts
 
 // startApp runs app.js (a DaprServer) behind sc and waits for its READY line.
-func startApp(t *testing.T, protocol string, appPort int, sc *sidecar) *proc {
+func startApp(t *testing.T, protocol string, appPort int, sc *sidecar) *e2etest.Proc {
 	t.Helper()
 	daprPort := sc.httpPort
 	if protocol == "grpc" {
@@ -336,7 +158,7 @@ func startApp(t *testing.T, protocol string, appPort int, sc *sidecar) *proc {
 	cmd := exec.Command(nodeBin, "app.js", protocol, strconv.Itoa(appPort), strconv.Itoa(daprPort), sc.appID)
 	cmd.Env = nodeEnv()
 	p := startProc(t, "app.js "+sc.appID+" ("+protocol+")", cmd)
-	p.waitLine(t, "READY ", 40*time.Second) // the SDK polls the sidecar's metadata for up to 30 s
+	p.WaitLine(t, "READY ", 40*time.Second) // the SDK polls the sidecar's metadata for up to 30 s
 	return p
 }
 
@@ -381,14 +203,14 @@ func runClientEnv(t *testing.T, env []string, args ...string) clientResult {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := cmd.Run()
 	r := clientResult{output: out.String()}
-	if rest, ok := findLine(r.output, "RESULT "); ok {
+	if rest, ok := e2etest.FindLine(r.output, "RESULT "); ok {
 		r.ok, r.result = true, json.RawMessage(rest)
 		if runErr != nil {
 			t.Fatalf("node client.js %s printed a result but failed: %v\n%s", strings.Join(args, " "), runErr, r.output)
 		}
 		return r
 	}
-	if rest, ok := findLine(r.output, "ERROR "); ok {
+	if rest, ok := e2etest.FindLine(r.output, "ERROR "); ok {
 		if err := json.Unmarshal([]byte(rest), &r.err); err != nil {
 			t.Fatalf("node client.js %s: bad ERROR line: %v\n%s", strings.Join(args, " "), err, r.output)
 		}
@@ -409,16 +231,16 @@ type processReply struct {
 }
 
 func TestJSSDK(t *testing.T) {
-	home, gossipPort := t.TempDir(), freePort(t)
+	home, gossipPort := t.TempDir(), e2etest.FreePort(t)
 
 	// A: the caller's sidecar, no app.
 	a := launchSidecar(t, home, gossipPort, "a", 0, "http")
 	// B: a JS HTTP DaprServer behind it. The app waits for B's API and B's
 	// healthz waits for the app, so: B's outbound API, then the app, then healthz.
-	bAppPort := freePort(t)
+	bAppPort := e2etest.FreePort(t)
 	b := launchSidecar(t, home, gossipPort, "b", bAppPort, "http")
 	// C: a JS gRPC DaprServer behind a sidecar with --app-protocol grpc.
-	cAppPort := freePort(t)
+	cAppPort := e2etest.FreePort(t)
 	c := launchSidecar(t, home, gossipPort, "c", cAppPort, "grpc")
 
 	for _, s := range []*sidecar{a, b, c} {
