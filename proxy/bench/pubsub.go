@@ -303,7 +303,9 @@ func pubsubSidecars(ctx context.Context, e *env, broker, pad string) (opRow, err
 	topic := e.tag + "-ps-" + broker
 	var md []string
 	if broker == "redis" {
-		md = []string{"redisHost", e.o.redisAddr}
+		// Dapr's default of 10 delivery workers caps a fast broker; a sidecar
+		// tuned for throughput raises it, as an operator would.
+		md = []string{"redisHost", e.o.redisAddr, "concurrency", "64"}
 	} else {
 		md = []string{"connectionString", filepath.Join(e.l.dir, "pubsub-bench.db")}
 	}
