@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -103,36 +102,12 @@ func call(t *testing.T, method, url string, hdr http.Header, body []byte) result
 }
 
 func tryCall(method, url string, hdr http.Header, body []byte, timeout time.Duration) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return result{}, err
-	}
-	for k, vs := range hdr {
-		req.Header[k] = vs
-	}
-	resp, err := httpc.Do(req)
-	if err != nil {
-		return result{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return result{}, fmt.Errorf("read body: %w", err)
-	}
-	return result{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	r, err := e2etest.Request(httpc, method, url, hdr, body, timeout)
+	return result{status: r.Status, header: r.Header, body: r.Body}, err
 }
 
 // daprError is Dapr's JSON error body.
-type daprError struct {
-	ErrorCode string `json:"errorCode"`
-	Message   string `json:"message"`
-}
+type daprError = e2etest.DaprError
 
 func decodeDaprError(t *testing.T, r result) daprError {
 	t.Helper()

@@ -134,7 +134,7 @@ func TestBindingsHTTPOutput(t *testing.T) {
 		}
 	}
 
-	client := sc.client(t)
+	client := sc.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ev, err := client.InvokeBinding(ctx, &dapr.InvokeBindingRequest{Name: "api", Operation: "get", Metadata: map[string]string{"path": "items/7"}})

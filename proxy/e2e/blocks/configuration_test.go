@@ -45,7 +45,7 @@ func startConfigSidecar(t *testing.T) (sc *sidecar, app *testApp, k1, k2 string,
 
 func TestConfigurationGetAndSubscribeSDK(t *testing.T) {
 	sc, _, k1, k2, set := startConfigSidecar(t)
-	client := sc.client(t)
+	client := sc.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

@@ -41,7 +41,7 @@ func TestInitDefaults(t *testing.T) {
 		t.Errorf("components of a sidecar on the init defaults = %v, want %v", types, want)
 	}
 
-	c1, c2 := sc1.client(t), sc2.client(t)
+	c1, c2 := sc1.Client(t), sc2.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	sec, err := c1.GetSecret(ctx, "localsecretstore", "example-secret", nil)

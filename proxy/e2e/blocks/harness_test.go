@@ -1,7 +1,6 @@
 package blockse2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	dapr "github.com/dapr/go-sdk/client"
 	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 	"github.com/redis/go-redis/v9"
 )
@@ -159,17 +157,6 @@ func startSidecar(t *testing.T, o sidecarOpts) *sidecar {
 	return &sidecar{Sidecar: s, appID: s.AppID, httpPort: s.HTTPPort, grpcPort: s.GRPCPort}
 }
 
-// client returns an official Go SDK client connected to the sidecar's gRPC port.
-func (s *sidecar) client(t *testing.T) dapr.Client {
-	t.Helper()
-	c, err := dapr.NewClientWithAddress("127.0.0.1:" + strconv.Itoa(s.grpcPort))
-	if err != nil {
-		t.Fatalf("Go SDK client for %s: %v", s.Name, err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
 // ---------------------------------------------------------------- HTTP
 
 var httpc = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
@@ -180,30 +167,10 @@ type result struct {
 	body   []byte
 }
 
+// tryDo sends a non-nil body as JSON.
 func tryDo(method, url string, body []byte, timeout time.Duration) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return result{}, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := httpc.Do(req)
-	if err != nil {
-		return result{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return result{}, fmt.Errorf("read body: %w", err)
-	}
-	return result{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	r, err := e2etest.Request(httpc, method, url, e2etest.JSONDefault(nil, body), body, timeout)
+	return result{status: r.Status, header: r.Header, body: r.Body}, err
 }
 
 // do is one request that must get an answer within 20 s. A non-nil body
@@ -243,10 +210,7 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 // daprError is Dapr's JSON error body.
-type daprError struct {
-	ErrorCode string `json:"errorCode"`
-	Message   string `json:"message"`
-}
+type daprError = e2etest.DaprError
 
 // wantError checks status and errorCode of a Dapr error answer.
 func wantError(t *testing.T, what string, r result, status int, code string) {

@@ -118,7 +118,7 @@ func TestLock(t *testing.T) {
 			var lockers []locker
 			for i, sc := range scs {
 				lockers = append(lockers,
-					locker{name: fmt.Sprintf("sidecar%d/sdk", i+1), sc: sc, client: sc.client(t)},
+					locker{name: fmt.Sprintf("sidecar%d/sdk", i+1), sc: sc, client: sc.Client(t)},
 					locker{name: fmt.Sprintf("sidecar%d/http", i+1), sc: sc})
 			}
 			t.Run("one winner per lease", func(t *testing.T) { testContention(t, lockers) })

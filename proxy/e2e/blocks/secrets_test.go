@@ -29,7 +29,7 @@ func TestSecretsGetAndBulk(t *testing.T) {
 		"nested":      map[string]any{"a": "1", "b": 2},
 	})
 	sc := startSidecar(t, sidecarOpts{resources: writeComponents(t, store)})
-	client := sc.client(t)
+	client := sc.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -97,7 +97,7 @@ func TestSecretsNotConfigured(t *testing.T) {
 		http.StatusInternalServerError, "ERR_SECRET_STORES_NOT_CONFIGURED")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := sc.client(t).GetSecret(ctx, "any", "key", nil); status.Code(err) != codes.FailedPrecondition {
+	if _, err := sc.Client(t).GetSecret(ctx, "any", "key", nil); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("Go SDK GetSecret without secret stores: %v, want code FailedPrecondition", err)
 	}
 }
@@ -122,7 +122,7 @@ func TestSecretKeyRef(t *testing.T) {
 	// The secret store is written last: secret stores must be provisioned
 	// first whatever the file order.
 	sc := startSidecar(t, sidecarOpts{appID: appID, resources: writeComponents(t, sqliteState, redisState, store)})
-	client := sc.client(t)
+	client := sc.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, st := range []string{"sqlitestate", "redisstate"} {
@@ -200,7 +200,7 @@ spec:
       deniedSecrets: ["denied"]
 `)
 	sc := startSidecar(t, sidecarOpts{resources: writeComponents(t, locked, open), config: cfg})
-	client := sc.client(t)
+	client := sc.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 

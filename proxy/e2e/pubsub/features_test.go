@@ -199,7 +199,7 @@ func TestScoping(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := pub.client(t).PublishEvent(ctx, "pubsub", closed, map[string]int{"n": 3})
+	err := pub.Client(t).PublishEvent(ctx, "pubsub", closed, map[string]int{"n": 3})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Errorf("gRPC PublishEvent outside publishingScopes: %v, want PermissionDenied", err)
 	}

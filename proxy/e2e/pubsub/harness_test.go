@@ -2,7 +2,6 @@ package pubsube2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	dapr "github.com/dapr/go-sdk/client"
 	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 	"github.com/redis/go-redis/v9"
 )
@@ -188,17 +186,6 @@ func startSidecar(t *testing.T, o sidecarOpts) *sidecar {
 	return &sidecar{Sidecar: s, appID: s.AppID, httpPort: s.HTTPPort, grpcPort: s.GRPCPort}
 }
 
-// client returns an official Go SDK client connected to the sidecar's gRPC port.
-func (s *sidecar) client(t *testing.T) dapr.Client {
-	t.Helper()
-	c, err := dapr.NewClientWithAddress("127.0.0.1:" + strconv.Itoa(s.grpcPort))
-	if err != nil {
-		t.Fatalf("Go SDK client for %s: %v", s.Name, err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
 // publish POSTs data to /v1.0/publish/pubsub/<topic>[?query] and wants 204.
 func (s *sidecar) publish(t *testing.T, topic, query, contentType string, data []byte, hdr http.Header) {
 	t.Helper()
@@ -245,29 +232,8 @@ type result struct {
 }
 
 func tryDo(method, url string, hdr http.Header, body []byte, timeout time.Duration) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return result{}, err
-	}
-	for k, vs := range hdr {
-		req.Header[k] = vs
-	}
-	resp, err := httpc.Do(req)
-	if err != nil {
-		return result{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return result{}, fmt.Errorf("read body: %w", err)
-	}
-	return result{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	r, err := e2etest.Request(httpc, method, url, hdr, body, timeout)
+	return result{status: r.Status, header: r.Header, body: r.Body}, err
 }
 
 func do(t *testing.T, method, url string, hdr http.Header, body []byte) result {

@@ -61,7 +61,7 @@ func TestGoSDK(t *testing.T) {
 			sub := startSidecar(t, sidecarOpts{appID: e2etest.Uniq("sdk-sub-"), appPort: port, resources: res})
 			waitSubscribed(t, sub, topic)
 			pub := startSidecar(t, sidecarOpts{appID: e2etest.Uniq("sdk-pub-"), resources: res})
-			client := pub.client(t)
+			client := pub.Client(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := client.PublishEvent(ctx, "pubsub", topic, map[string]any{"n": 1, "item": "kayak"}); err != nil {
@@ -103,7 +103,7 @@ func TestGoSDKStreamingSubscribe(t *testing.T) {
 	topic := e2etest.Uniq("stream-")
 	res := resources(t, sqliteYAML(t, nil))
 	s := startSidecar(t, sidecarOpts{appID: e2etest.Uniq("streamer-"), resources: res})
-	client := s.client(t)
+	client := s.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	stream, err := client.Subscribe(ctx, dapr.SubscriptionOptions{PubsubName: "pubsub", Topic: topic})

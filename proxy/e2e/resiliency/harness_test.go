@@ -165,27 +165,8 @@ type result struct {
 }
 
 func tryCall(method, url string, body []byte, timeout time.Duration) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return result{}, err
-	}
-	start := time.Now()
-	resp, err := httpc.Do(req)
-	if err != nil {
-		return result{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return result{}, fmt.Errorf("read body: %w", err)
-	}
-	return result{status: resp.StatusCode, body: b, elapsed: time.Since(start)}, nil
+	r, err := e2etest.Request(httpc, method, url, nil, body, timeout)
+	return result{status: r.Status, body: r.Body, elapsed: r.Elapsed}, err
 }
 
 // invoke calls method on target through s's HTTP API.
@@ -199,10 +180,7 @@ func invoke(t *testing.T, s *sidecar, target, method string) result {
 }
 
 // daprError is Dapr's JSON error body.
-type daprError struct {
-	ErrorCode string `json:"errorCode"`
-	Message   string `json:"message"`
-}
+type daprError = e2etest.DaprError
 
 func decodeDaprError(t *testing.T, r result) daprError {
 	t.Helper()

@@ -41,7 +41,7 @@ func threeStores(t *testing.T) (*sidecar, []storeUnderTest) {
 func TestETagCounter(t *testing.T) {
 	t.Parallel()
 	s, stores := threeStores(t)
-	cl := s.client(t)
+	cl := s.Client(t)
 	const writers, n = 8, 25
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {

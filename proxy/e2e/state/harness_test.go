@@ -1,11 +1,9 @@
 package statee2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	dapr "github.com/dapr/go-sdk/client"
 	"github.com/jackc/pgx/v5"
 	"github.com/outrigger/outrigger/proxy/e2e/e2etest"
 	"github.com/redis/go-redis/v9"
@@ -147,17 +144,6 @@ func startSidecar(t *testing.T, o sidecarOpts) *sidecar {
 	return s
 }
 
-// client returns an official Go SDK client connected to the sidecar's gRPC port.
-func (s *sidecar) client(t *testing.T) dapr.Client {
-	t.Helper()
-	c, err := dapr.NewClientWithAddress("127.0.0.1:" + strconv.Itoa(s.grpcPort))
-	if err != nil {
-		t.Fatalf("Go SDK client for %s: %v", s.Name, err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
 // ---------------------------------------------------------------- HTTP
 
 var httpc = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}}
@@ -168,33 +154,10 @@ type result struct {
 	body   []byte
 }
 
+// tryDo sends a non-nil body as JSON unless hdr names a Content-Type.
 func tryDo(method, url string, hdr http.Header, body []byte, timeout time.Duration) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return result{}, err
-	}
-	for k, vs := range hdr {
-		req.Header[k] = vs
-	}
-	if body != nil && req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := httpc.Do(req)
-	if err != nil {
-		return result{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return result{}, fmt.Errorf("read body: %w", err)
-	}
-	return result{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	r, err := e2etest.Request(httpc, method, url, e2etest.JSONDefault(hdr, body), body, timeout)
+	return result{status: r.Status, header: r.Header, body: r.Body}, err
 }
 
 // do is one request that must get an answer within 20 s.
@@ -217,10 +180,7 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 // daprError is Dapr's JSON error body.
-type daprError struct {
-	ErrorCode string `json:"errorCode"`
-	Message   string `json:"message"`
-}
+type daprError = e2etest.DaprError
 
 // wantError checks status and errorCode of a Dapr error answer.
 func wantError(t *testing.T, what string, r result, status int, code string) daprError {

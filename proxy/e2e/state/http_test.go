@@ -15,7 +15,7 @@ import (
 func TestHTTPState(t *testing.T) {
 	t.Parallel()
 	s, stores := threeStores(t)
-	cl := s.client(t)
+	cl := s.Client(t)
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
@@ -176,7 +176,7 @@ func TestMetadataComponents(t *testing.T) {
 	for _, c := range m.Components {
 		check("HTTP", c.Name, c.Type, c.Version, c.Capabilities)
 	}
-	gm, err := s.client(t).GetMetadata(context.Background())
+	gm, err := s.Client(t).GetMetadata(context.Background())
 	if err != nil {
 		t.Fatalf("Go SDK GetMetadata: %v", err)
 	}

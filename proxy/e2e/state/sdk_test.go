@@ -19,7 +19,7 @@ import (
 func TestGoSDKState(t *testing.T) {
 	t.Parallel()
 	s, stores := threeStores(t)
-	cl := s.client(t)
+	cl := s.Client(t)
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
