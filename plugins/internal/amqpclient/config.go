@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/outrigger/outrigger/plugins/internal/mdparse"
 )
 
 // Config is parsed component metadata. Field names follow Dapr's RabbitMQ
@@ -70,16 +71,16 @@ func ParseConfig(md map[string]string) (Config, error) {
 	if v := strings.TrimSpace(md["clientName"]); v != "" {
 		c.ClientName = v
 	}
-	p := parser{md: md}
-	c.Durable = p.bool("durable", c.Durable)
-	c.DeletedWhenUnused = p.bool("deletedWhenUnused", c.DeletedWhenUnused)
-	c.RequeueInFailure = p.bool("requeueInFailure", c.RequeueInFailure)
-	c.PublisherConfirm = p.bool("publisherConfirm", c.PublisherConfirm)
-	c.EnableDeadLetter = p.bool("enableDeadLetter", false)
-	c.PrefetchCount = p.int("prefetchCount", 0)
-	c.MaxLen = int64(p.int("maxLen", 0))
-	c.MaxLenBytes = int64(p.int("maxLenBytes", 0))
-	if ttl := p.int("ttlInSeconds", 0); ttl > 0 {
+	p := mdparse.New(md)
+	c.Durable = p.Bool("durable", c.Durable)
+	c.DeletedWhenUnused = p.Bool("deletedWhenUnused", c.DeletedWhenUnused)
+	c.RequeueInFailure = p.Bool("requeueInFailure", c.RequeueInFailure)
+	c.PublisherConfirm = p.Bool("publisherConfirm", c.PublisherConfirm)
+	c.EnableDeadLetter = p.Bool("enableDeadLetter", false)
+	c.PrefetchCount = p.Int("prefetchCount", 0)
+	c.MaxLen = int64(p.Int("maxLen", 0))
+	c.MaxLenBytes = int64(p.Int("maxLenBytes", 0))
+	if ttl := p.Int("ttlInSeconds", 0); ttl > 0 {
 		c.TTL = time.Duration(ttl) * time.Second
 	}
 	switch m := strings.TrimSpace(md["deliveryMode"]); m {
@@ -103,12 +104,12 @@ func ParseConfig(md map[string]string) (Config, error) {
 	default:
 		return c, fmt.Errorf("metadata exchangeKind=%q: want fanout, topic, direct or headers", k)
 	}
-	c.Heartbeat = p.duration("heartBeat", c.Heartbeat)
-	if s := p.int("reconnectWaitSeconds", -1); s >= 0 {
+	c.Heartbeat = p.Duration("heartBeat", c.Heartbeat, time.Second)
+	if s := p.Int("reconnectWaitSeconds", -1); s >= 0 {
 		c.ReconnectWait = time.Duration(s) * time.Second
 	}
-	if p.err != nil {
-		return c, p.err
+	if p.Err() != nil {
+		return c, p.Err()
 	}
 	switch {
 	case c.PrefetchCount < 0 || c.PrefetchCount > 65535:
@@ -131,60 +132,4 @@ func redact(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
-}
-
-// parser reads typed values from metadata, keeping the first error.
-type parser struct {
-	md  map[string]string
-	err error
-}
-
-func (p *parser) fail(key, v, want string) {
-	if p.err == nil {
-		p.err = fmt.Errorf("metadata %s=%q: want %s", key, v, want)
-	}
-}
-
-func (p *parser) int(key string, def int) int {
-	v := strings.TrimSpace(p.md[key])
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		p.fail(key, v, "an integer")
-		return def
-	}
-	return n
-}
-
-func (p *parser) bool(key string, def bool) bool {
-	v := strings.TrimSpace(p.md[key])
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		p.fail(key, v, "true or false")
-		return def
-	}
-	return b
-}
-
-// duration accepts a Go duration ("5s") or an integer of seconds (as
-// Dapr's heartBeat).
-func (p *parser) duration(key string, def time.Duration) time.Duration {
-	v := strings.TrimSpace(p.md[key])
-	if v == "" {
-		return def
-	}
-	if d, err := time.ParseDuration(v); err == nil {
-		return d
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		p.fail(key, v, `a duration such as "10s" or an integer of seconds`)
-		return def
-	}
-	return time.Duration(n) * time.Second
 }

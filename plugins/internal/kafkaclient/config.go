@@ -4,9 +4,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/outrigger/outrigger/plugins/internal/mdparse"
 )
 
 // Config is parsed component metadata. Field names follow Dapr's Kafka
@@ -57,10 +58,10 @@ func ParseConfig(md map[string]string) (Config, error) {
 	if v := strings.TrimSpace(md["clientID"]); v != "" {
 		c.ClientID = v
 	}
-	p := parser{md: md}
+	p := mdparse.New(md)
 	switch a := strings.ToLower(strings.TrimSpace(md["authType"])); a {
 	case "", "none":
-		if p.bool("authRequired", false) {
+		if p.Bool("authRequired", false) {
 			return c, errors.New("metadata authRequired=true: set authType to password instead")
 		}
 	case "password":
@@ -76,8 +77,8 @@ func ParseConfig(md map[string]string) (Config, error) {
 		default:
 			return c, fmt.Errorf("metadata saslMechanism=%q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", md["saslMechanism"])
 		}
-		if !p.bool("disableTls", false) {
-			c.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.bool("skipVerify", false)} //nolint:gosec // opt-in
+		if !p.Bool("disableTls", false) {
+			c.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.Bool("skipVerify", false)} //nolint:gosec // opt-in
 		}
 	default:
 		return c, fmt.Errorf("metadata authType=%q is not supported (none or password)", a)
@@ -89,19 +90,19 @@ func ParseConfig(md map[string]string) (Config, error) {
 	default:
 		return c, fmt.Errorf("metadata initialOffset=%q: want newest or oldest", md["initialOffset"])
 	}
-	if n := p.int("maxMessageBytes", 0); n != 0 {
+	if n := p.Int("maxMessageBytes", 0); n != 0 {
 		if n < 1024 || n > 1<<30 {
 			return c, fmt.Errorf("metadata maxMessageBytes=%d: want 1024 to 1073741824", n)
 		}
 		c.MaxMessageBytes = int32(n)
 	}
-	c.HeartbeatInterval = p.duration("heartbeatInterval", c.HeartbeatInterval)
-	c.SessionTimeout = p.duration("sessionTimeout", c.SessionTimeout)
-	c.ConsumeRetryInterval = p.duration("consumeRetryInterval", c.ConsumeRetryInterval)
-	c.CommitInterval = p.duration("commitInterval", c.CommitInterval)
-	c.DialTimeout = p.duration("dialTimeout", c.DialTimeout)
-	if p.err != nil {
-		return c, p.err
+	c.HeartbeatInterval = p.Duration("heartbeatInterval", c.HeartbeatInterval, time.Millisecond)
+	c.SessionTimeout = p.Duration("sessionTimeout", c.SessionTimeout, time.Millisecond)
+	c.ConsumeRetryInterval = p.Duration("consumeRetryInterval", c.ConsumeRetryInterval, time.Millisecond)
+	c.CommitInterval = p.Duration("commitInterval", c.CommitInterval, time.Millisecond)
+	c.DialTimeout = p.Duration("dialTimeout", c.DialTimeout, time.Millisecond)
+	if p.Err() != nil {
+		return c, p.Err()
 	}
 	for name, d := range map[string]time.Duration{"heartbeatInterval": c.HeartbeatInterval, "sessionTimeout": c.SessionTimeout,
 		"consumeRetryInterval": c.ConsumeRetryInterval, "commitInterval": c.CommitInterval, "dialTimeout": c.DialTimeout} {
@@ -113,59 +114,4 @@ func ParseConfig(md map[string]string) (Config, error) {
 		return c, fmt.Errorf("metadata heartbeatInterval=%v must be shorter than sessionTimeout=%v", c.HeartbeatInterval, c.SessionTimeout)
 	}
 	return c, nil
-}
-
-// parser reads typed values from metadata, keeping the first error.
-type parser struct {
-	md  map[string]string
-	err error
-}
-
-func (p *parser) fail(key, v, want string) {
-	if p.err == nil {
-		p.err = fmt.Errorf("metadata %s=%q: want %s", key, v, want)
-	}
-}
-
-func (p *parser) int(key string, def int) int {
-	v := strings.TrimSpace(p.md[key])
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		p.fail(key, v, "an integer")
-		return def
-	}
-	return n
-}
-
-func (p *parser) bool(key string, def bool) bool {
-	v := strings.TrimSpace(p.md[key])
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		p.fail(key, v, "true or false")
-		return def
-	}
-	return b
-}
-
-// duration accepts a Go duration ("5s") or an integer of milliseconds.
-func (p *parser) duration(key string, def time.Duration) time.Duration {
-	v := strings.TrimSpace(p.md[key])
-	if v == "" {
-		return def
-	}
-	if d, err := time.ParseDuration(v); err == nil {
-		return d
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		p.fail(key, v, `a duration such as "5s" or an integer of milliseconds`)
-		return def
-	}
-	return time.Duration(n) * time.Millisecond
 }

@@ -3,12 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/outrigger/outrigger/plugins/internal/mdparse"
 	"github.com/outrigger/outrigger/plugins/sdk"
 )
 
@@ -62,7 +62,7 @@ func parse(md sdk.Metadata) (config, error) {
 	if c.durable == "" {
 		return c, errors.New("metadata durableName or consumerID is required (the host sets consumerID to the app id)")
 	}
-	p := parser{md: md}
+	p := mdparse.New(md)
 	switch d := strings.ToLower(strings.TrimSpace(md["deliverPolicy"])); d {
 	case "", "all":
 		c.deliverPolicy = jetstream.DeliverAllPolicy
@@ -72,13 +72,13 @@ func parse(md sdk.Metadata) (config, error) {
 		c.deliverPolicy = jetstream.DeliverNewPolicy
 	case "sequence":
 		c.deliverPolicy = jetstream.DeliverByStartSequencePolicy
-		c.startSequence = uint64(p.int("startSequence", 0))
+		c.startSequence = uint64(p.Int("startSequence", 0))
 		if c.startSequence == 0 {
 			return c, errors.New("metadata deliverPolicy=sequence needs startSequence (1 or more)")
 		}
 	case "time":
 		c.deliverPolicy = jetstream.DeliverByStartTimePolicy
-		n := p.int("startTime", 0)
+		n := p.Int("startTime", 0)
 		if n <= 0 {
 			return c, errors.New("metadata deliverPolicy=time needs startTime (Unix seconds)")
 		}
@@ -86,13 +86,13 @@ func parse(md sdk.Metadata) (config, error) {
 	default:
 		return c, fmt.Errorf("metadata deliverPolicy=%q: want all, last, new, sequence or time", d)
 	}
-	c.ackWait = p.duration("ackWait", c.ackWait)
-	c.maxDeliver = p.int("maxDeliver", c.maxDeliver)
-	c.maxAckPending = p.int("maxAckPending", c.maxAckPending)
-	c.nakDelay = p.duration("nakDelay", 0)
-	c.memoryStorage = p.bool("memoryStorage", false)
-	c.replicas = p.int("replicas", c.replicas)
-	c.connectTimeout = p.duration("connectTimeout", c.connectTimeout)
+	c.ackWait = p.Duration("ackWait", c.ackWait, time.Millisecond)
+	c.maxDeliver = p.Int("maxDeliver", c.maxDeliver)
+	c.maxAckPending = p.Int("maxAckPending", c.maxAckPending)
+	c.nakDelay = p.Duration("nakDelay", 0, time.Millisecond)
+	c.memoryStorage = p.Bool("memoryStorage", false)
+	c.replicas = p.Int("replicas", c.replicas)
+	c.connectTimeout = p.Duration("connectTimeout", c.connectTimeout, time.Millisecond)
 	if v := strings.TrimSpace(md["backOff"]); v != "" {
 		for _, s := range strings.Split(v, ",") {
 			d, err := time.ParseDuration(strings.TrimSpace(s))
@@ -109,8 +109,8 @@ func parse(md sdk.Metadata) (config, error) {
 	default:
 		return c, fmt.Errorf("metadata concurrency=%q: want parallel or single", m)
 	}
-	if p.err != nil {
-		return c, p.err
+	if p.Err() != nil {
+		return c, p.Err()
 	}
 	switch {
 	case c.ackWait <= 0:
@@ -125,59 +125,4 @@ func parse(md sdk.Metadata) (config, error) {
 		return c, errors.New("metadata nakDelay must not be negative")
 	}
 	return c, nil
-}
-
-// parser reads typed values from metadata, keeping the first error.
-type parser struct {
-	md  sdk.Metadata
-	err error
-}
-
-func (p *parser) fail(key, v, want string) {
-	if p.err == nil {
-		p.err = fmt.Errorf("metadata %s=%q: want %s", key, v, want)
-	}
-}
-
-func (p *parser) int(key string, def int) int {
-	v := strings.TrimSpace(p.md[key])
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		p.fail(key, v, "an integer")
-		return def
-	}
-	return n
-}
-
-func (p *parser) bool(key string, def bool) bool {
-	v := strings.TrimSpace(p.md[key])
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		p.fail(key, v, "true or false")
-		return def
-	}
-	return b
-}
-
-// duration accepts a Go duration ("5s") or an integer of milliseconds.
-func (p *parser) duration(key string, def time.Duration) time.Duration {
-	v := strings.TrimSpace(p.md[key])
-	if v == "" {
-		return def
-	}
-	if d, err := time.ParseDuration(v); err == nil {
-		return d
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		p.fail(key, v, `a duration such as "5s" or an integer of milliseconds`)
-		return def
-	}
-	return time.Duration(n) * time.Millisecond
 }
