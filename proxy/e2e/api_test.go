@@ -114,12 +114,12 @@ func TestShutdownAPI(t *testing.T) {
 	viaGRPC := c.start(sidecarOpts{appID: "quit-grpc", appPort: startHTTPApp(t, "app-q2").port, args: args})
 
 	regFiles := func(appID string) []string {
-		m, _ := filepath.Glob(filepath.Join(c.home, "run", appID+"-*.json"))
+		m, _ := filepath.Glob(filepath.Join(c.Home, "run", appID+"-*.json"))
 		return m
 	}
 	for _, s := range []*sidecar{viaHTTP, viaGRPC} {
 		if len(regFiles(s.appID)) != 1 {
-			t.Errorf("registry of running %s: %v, want one file under %s/run", s.appID, regFiles(s.appID), c.home)
+			t.Errorf("registry of running %s: %v, want one file under %s/run", s.appID, regFiles(s.appID), c.Home)
 		}
 	}
 

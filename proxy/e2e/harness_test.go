@@ -20,17 +20,16 @@ import (
 
 // ---------------------------------------------------------------- sidecars
 
-// cluster is the sidecars of one test: one private gossip rendezvous port and
-// one private OUTRIGGER_HOME, so they see each other and nothing else.
+// cluster starts the sidecars of one test, which share an e2etest.Cluster
+// (a private gossip port and OUTRIGGER_HOME).
 type cluster struct {
-	t          *testing.T
-	home       string
-	gossipPort int
+	t *testing.T
+	e2etest.Cluster
 }
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	return &cluster{t: t, home: t.TempDir(), gossipPort: e2etest.FreePort(t)}
+	return &cluster{t: t, Cluster: e2etest.NewCluster(t)}
 }
 
 type sidecarOpts struct {
@@ -64,8 +63,8 @@ func (c *cluster) launch(o sidecarOpts) *sidecar {
 		proto = "http"
 	}
 	args := append([]string{"--app-port", strconv.Itoa(o.appPort), "--app-protocol", proto}, o.args...)
-	s := e2etest.LaunchSidecar(c.t, e2etest.SidecarConfig{Bin: outriggerBin, AppID: o.appID, Home: c.home,
-		GossipPort: c.gossipPort, Args: args, Env: o.env, Proc: e2etest.ProcOptions{
+	s := e2etest.LaunchSidecar(c.t, e2etest.SidecarConfig{Bin: outriggerBin, AppID: o.appID, Home: c.Home,
+		GossipPort: c.GossipPort, Args: args, Env: o.env, Proc: e2etest.ProcOptions{
 			StopTimeout: 5 * time.Second,
 			// Connections the client pool dialed but never used sit in net/http's
 			// StateNew, which (*http.Server).Shutdown waits up to 5 s for; close them.

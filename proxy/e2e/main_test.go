@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,20 +12,9 @@ import (
 var outriggerBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "outrigger-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: temp dir:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	outriggerBin = filepath.Join(dir, "outrigger")
-	if err := e2etest.BuildOne(outriggerBin, "github.com/outrigger/outrigger/proxy/cmd/outrigger"); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building the outrigger binary failed:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(e2etest.Main(m, "e2e", map[string]string{"outrigger": "github.com/outrigger/outrigger/proxy/cmd/outrigger"},
+		func(dir string) error {
+			outriggerBin = filepath.Join(dir, "outrigger")
+			return nil
+		}))
 }

@@ -41,27 +41,18 @@ var plugins = map[string]struct {
 const module = "github.com/outrigger/outrigger/"
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(e2etest.Main(m, "blocks-e2e", map[string]string{"outrigger": module + "proxy/cmd/outrigger"}, buildPlugins))
 }
 
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "outrigger-blocks-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "blockse2e: temp dir:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
+// buildPlugins builds the plugins into dir/plugins; an optional one that
+// cannot be built is recorded in missing.
+func buildPlugins(dir string) error {
 	binDir = dir
 	outrigger = filepath.Join(dir, "outrigger")
 	pluginsDir = filepath.Join(dir, "plugins")
-	if err := e2etest.BuildOne(outrigger, module+"proxy/cmd/outrigger"); err != nil {
-		fmt.Fprintln(os.Stderr, "blockse2e:", err)
-		return 1
-	}
 	root, err := e2etest.ModuleRoot()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "blockse2e:", err)
-		return 1
+		return err
 	}
 	for bin, p := range plugins {
 		if _, err := os.Stat(filepath.Join(root, p.dir, "main.go")); err != nil && p.optional {
@@ -73,11 +64,10 @@ func run(m *testing.M) int {
 				missing[bin] = err.Error()
 				continue
 			}
-			fmt.Fprintln(os.Stderr, "blockse2e:", err)
-			return 1
+			return err
 		}
 	}
-	return m.Run()
+	return nil
 }
 
 // needPlugin fails the test when an optional plugin could not be built.

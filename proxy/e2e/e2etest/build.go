@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // Build runs `go build -o dir/<out> <pkg>` for every out → pkg of builds
@@ -43,4 +44,29 @@ func ModuleRoot() (string, error) {
 		return "", fmt.Errorf("not inside the module (go env GOMOD = %q)", gomod)
 	}
 	return filepath.Dir(gomod), nil
+}
+
+// Main is the body of an e2e package's TestMain: it makes a temp dir,
+// builds builds into it (see Build), calls setup with the dir (if set; it
+// may build more or set the package's binary paths), runs the tests and
+// removes the dir. name prefixes failure messages. It returns the exit code
+// for os.Exit.
+func Main(m *testing.M, name string, builds map[string]string, setup func(dir string) error) int {
+	dir, err := os.MkdirTemp("", "outrigger-"+name+"-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: temp dir: %v\n", name, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := Build(dir, builds); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
+	if setup != nil {
+		if err := setup(dir); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			return 1
+		}
+	}
+	return m.Run()
 }

@@ -76,3 +76,17 @@ func WaitFor(t testing.TB, deadline time.Duration, what string, cond func() bool
 		time.Sleep(20 * time.Millisecond) // poll interval
 	}
 }
+
+// Cluster is what the sidecars of one test share: one private gossip
+// rendezvous port and one private OUTRIGGER_HOME, so they see each other
+// and nothing else.
+type Cluster struct {
+	Home       string
+	GossipPort int
+}
+
+// NewCluster returns a Cluster with a new temp home and a free gossip port.
+func NewCluster(t testing.TB) Cluster {
+	t.Helper()
+	return Cluster{Home: t.TempDir(), GossipPort: FreePort(t)}
+}

@@ -37,17 +37,11 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
-	dir, err := os.MkdirTemp("", "outrigger-jse2e-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: temp dir: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if outriggerBin, err = buildOutrigger(dir); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
-		return 1
-	}
-	return m.Run()
+	return e2etest.Main(m, "jse2e", map[string]string{"outrigger": "github.com/outrigger/outrigger/proxy/cmd/outrigger"},
+		func(dir string) error {
+			outriggerBin = filepath.Join(dir, "outrigger")
+			return nil
+		})
 }
 
 // checkNode finds node and the pinned SDK in ./node_modules.
@@ -70,15 +64,6 @@ func checkNode() error {
 		return fmt.Errorf("node_modules has @dapr/dapr %s, want %s: run npm ci in proxy/e2e/js", pkg.Version, sdkVersion)
 	}
 	return nil
-}
-
-// buildOutrigger builds ./proxy/cmd/outrigger of the enclosing module into dir.
-func buildOutrigger(dir string) (string, error) {
-	bin := filepath.Join(dir, "outrigger")
-	if err := e2etest.BuildOne(bin, "github.com/outrigger/outrigger/proxy/cmd/outrigger"); err != nil {
-		return "", err
-	}
-	return bin, nil
 }
 
 // ---------------------------------------------------------------- sidecars

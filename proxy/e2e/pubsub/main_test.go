@@ -1,7 +1,6 @@
 package pubsube2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -29,22 +28,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv(appModeEnv) != "" {
 		os.Exit(runChildApp())
 	}
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "outrigger-pubsub-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "pubsube2e: temp dir:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binDir = dir
-	outrigger = filepath.Join(dir, "outrigger")
-	loadBin = filepath.Join(dir, "ecommerce-load")
-	if err := e2etest.Build(dir, builds); err != nil {
-		fmt.Fprintln(os.Stderr, "pubsube2e:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(e2etest.Main(m, "pubsub-e2e", builds, func(dir string) error {
+		binDir = dir
+		outrigger = filepath.Join(dir, "outrigger")
+		loadBin = filepath.Join(dir, "ecommerce-load")
+		return nil
+	}))
 }

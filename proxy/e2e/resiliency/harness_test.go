@@ -22,17 +22,16 @@ import (
 
 // ---------------------------------------------------------------- sidecars
 
-// cluster is the sidecars of one test: a private gossip rendezvous port and
-// a private OUTRIGGER_HOME, so they see each other and nothing else.
+// cluster starts the sidecars of one test, which share an e2etest.Cluster
+// (a private gossip port and OUTRIGGER_HOME).
 type cluster struct {
-	t          *testing.T
-	home       string
-	gossipPort int
+	t *testing.T
+	e2etest.Cluster
 }
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	return &cluster{t: t, home: t.TempDir(), gossipPort: e2etest.FreePort(t)}
+	return &cluster{t: t, Cluster: e2etest.NewCluster(t)}
 }
 
 type sidecarOpts struct {
@@ -72,7 +71,7 @@ func (c *cluster) launch(o sidecarOpts) *sidecar {
 	if o.config != "" {
 		args = append(args, "--config", o.config)
 	}
-	s := e2etest.LaunchSidecar(c.t, e2etest.SidecarConfig{Bin: outrigger, AppID: o.appID, Home: c.home, GossipPort: c.gossipPort,
+	s := e2etest.LaunchSidecar(c.t, e2etest.SidecarConfig{Bin: outrigger, AppID: o.appID, Home: c.Home, GossipPort: c.GossipPort,
 		Args: append(args, o.args...), Proc: e2etest.ProcOptions{StopTimeout: 5 * time.Second, BeforeStop: httpc.CloseIdleConnections}})
 	return &sidecar{Sidecar: s, appID: s.AppID, home: s.Home, httpPort: s.HTTPPort, grpcPort: s.GRPCPort, metricsPort: s.MetricsPort}
 }

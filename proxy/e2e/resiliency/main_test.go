@@ -1,7 +1,6 @@
 package resiliencye2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,21 +21,9 @@ var builds = map[string]string{
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "outrigger-resiliency-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "resiliencye2e: temp dir:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binDir = dir
-	outrigger = filepath.Join(dir, "outrigger")
-	if err := e2etest.Build(dir, builds); err != nil {
-		fmt.Fprintln(os.Stderr, "resiliencye2e:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(e2etest.Main(m, "resiliency-e2e", builds, func(dir string) error {
+		binDir = dir
+		outrigger = filepath.Join(dir, "outrigger")
+		return nil
+	}))
 }

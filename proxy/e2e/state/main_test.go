@@ -1,7 +1,6 @@
 package statee2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,35 +17,20 @@ var (
 	sqlitePluginBin string
 )
 
-// plugins maps a plugin binary name to its package.
-var plugins = map[string]string{
-	"state-sqlite":     "github.com/outrigger/outrigger/plugins/state/sqlite",
-	"state-redis":      "github.com/outrigger/outrigger/plugins/state/redis",
-	"state-postgresql": "github.com/outrigger/outrigger/plugins/state/postgresql",
+// builds maps a binary (relative to binDir) to its package.
+var builds = map[string]string{
+	"outrigger":                "github.com/outrigger/outrigger/proxy/cmd/outrigger",
+	"plugins/state-sqlite":     "github.com/outrigger/outrigger/plugins/state/sqlite",
+	"plugins/state-redis":      "github.com/outrigger/outrigger/plugins/state/redis",
+	"plugins/state-postgresql": "github.com/outrigger/outrigger/plugins/state/postgresql",
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "outrigger-state-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "statee2e: temp dir:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binDir = dir
-	outrigger = filepath.Join(dir, "outrigger")
-	pluginsDir = filepath.Join(dir, "plugins")
-	sqlitePluginBin = filepath.Join(pluginsDir, "state-sqlite")
-	builds := map[string]string{"outrigger": "github.com/outrigger/outrigger/proxy/cmd/outrigger"}
-	for bin, pkg := range plugins {
-		builds[filepath.Join("plugins", bin)] = pkg
-	}
-	if err := e2etest.Build(dir, builds); err != nil {
-		fmt.Fprintln(os.Stderr, "statee2e:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(e2etest.Main(m, "state-e2e", builds, func(dir string) error {
+		binDir = dir
+		outrigger = filepath.Join(dir, "outrigger")
+		pluginsDir = filepath.Join(dir, "plugins")
+		sqlitePluginBin = filepath.Join(pluginsDir, "state-sqlite")
+		return nil
+	}))
 }
