@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/outrigger/outrigger/plugins/sdk"
 )
@@ -67,34 +66,11 @@ func (b *Broker) Init(ctx context.Context, md sdk.Metadata) error {
 		return fmt.Errorf("pubsub.redis: %w", err)
 	}
 	b.cfg = cfg
-	opts := &redis.UniversalOptions{
-		Addrs:            cfg.addrs,
-		DB:               cfg.db,
-		Username:         cfg.username,
-		Password:         cfg.password,
-		SentinelUsername: cfg.sentinelUsername,
-		SentinelPassword: cfg.sentinelPassword,
-		MaxRetries:       cfg.maxRetries,
-		MaxRetryBackoff:  cfg.maxRetryBackoff,
-		DialTimeout:      cfg.dialTimeout,
-		ReadTimeout:      cfg.readTimeout,
-		WriteTimeout:     cfg.writeTimeout,
-		PoolSize:         cfg.poolSize,
-		MinIdleConns:     cfg.minIdleConns,
-		TLSConfig:        cfg.tls,
-		IsClusterMode:    cfg.cluster,
-		DisableIdentity:  true,
-		// Hitless-upgrade notifications are a Redis Enterprise feature.
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	}
-	if cfg.failover {
-		opts.MasterName = cfg.sentinelMaster
-	}
-	b.client = redis.NewUniversalClient(opts)
+	b.client = redis.NewUniversalClient(cfg.UniversalOptions())
 	if err := b.client.Ping(ctx).Err(); err != nil {
 		_ = b.client.Close()
 		b.client = nil
-		return fmt.Errorf("pubsub.redis: connect to %s: %w", strings.Join(cfg.addrs, ","), err)
+		return fmt.Errorf("pubsub.redis: connect to %s: %w", strings.Join(cfg.Addrs, ","), err)
 	}
 	host, _ := os.Hostname()
 	suffix := make([]byte, 4)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/outrigger/outrigger/plugins/sdk"
 )
@@ -42,39 +41,11 @@ func (s *Store) Init(ctx context.Context, md sdk.Metadata) error {
 	}
 	s.cfg = cfg
 	s.write = newWriteScript()
-	opts := &redis.UniversalOptions{
-		Addrs:            cfg.addrs,
-		DB:               cfg.db,
-		Username:         cfg.username,
-		Password:         cfg.password,
-		SentinelUsername: cfg.sentinelUsername,
-		SentinelPassword: cfg.sentinelPassword,
-		MaxRetries:       cfg.maxRetries,
-		MinRetryBackoff:  cfg.minRetryBackoff,
-		MaxRetryBackoff:  cfg.maxRetryBackoff,
-		DialTimeout:      cfg.dialTimeout,
-		ReadTimeout:      cfg.readTimeout,
-		WriteTimeout:     cfg.writeTimeout,
-		PoolSize:         cfg.poolSize,
-		PoolTimeout:      cfg.poolTimeout,
-		MinIdleConns:     cfg.minIdleConns,
-		ConnMaxIdleTime:  cfg.idleTimeout,
-		ConnMaxLifetime:  cfg.maxConnAge,
-		TLSConfig:        cfg.tls,
-		IsClusterMode:    cfg.cluster,
-		DisableIdentity:  true,
-		// Hitless-upgrade notifications are a Redis Enterprise feature; off
-		// saves a command per connection and a goroutine.
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	}
-	if cfg.failover {
-		opts.MasterName = cfg.sentinelMaster
-	}
-	s.client = redis.NewUniversalClient(opts)
+	s.client = redis.NewUniversalClient(cfg.UniversalOptions())
 	if err := s.client.Ping(ctx).Err(); err != nil {
 		_ = s.client.Close()
 		s.client = nil
-		return fmt.Errorf("state.redis: connect to %s: %w", strings.Join(cfg.addrs, ","), err)
+		return fmt.Errorf("state.redis: connect to %s: %w", strings.Join(cfg.Addrs, ","), err)
 	}
 	// Best effort: pipelined writes use EVALSHA and fall back when it fails.
 	if err := s.write.Load(ctx, s.client).Err(); err != nil {

@@ -152,7 +152,7 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "missing host", md: sdk.Metadata{}, wantErr: "redisHost is required"},
 		{name: "defaults", md: sdk.Metadata{"redisHost": "h:1"}, check: func(t *testing.T, c config) {
-			if c.maxRetries != 3 || c.dialTimeout != 5*time.Second || c.defaultTTL != 0 || c.tls != nil || c.db != 0 {
+			if c.MaxRetries != 3 || c.DialTimeout != 5*time.Second || c.defaultTTL != 0 || c.TLS != nil || c.DB != 0 {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
@@ -161,9 +161,9 @@ func TestParse(t *testing.T) {
 			"dialTimeout": "250", "readTimeout": "-1", "writeTimeout": "2s", "poolSize": "4",
 			"ttlInSeconds": "60", "redisType": "cluster",
 		}, check: func(t *testing.T, c config) {
-			if len(c.addrs) != 2 || c.addrs[1] != "b:2" || c.db != 3 || c.tls == nil || c.maxRetries != 7 ||
-				c.dialTimeout != 250*time.Millisecond || c.readTimeout != -1 || c.writeTimeout != 2*time.Second ||
-				c.poolSize != 4 || c.defaultTTL != time.Minute || !c.cluster {
+			if len(c.Addrs) != 2 || c.Addrs[1] != "b:2" || c.DB != 3 || c.TLS == nil || c.MaxRetries != 7 ||
+				c.DialTimeout != 250*time.Millisecond || c.ReadTimeout != -1 || c.WriteTimeout != 2*time.Second ||
+				c.PoolSize != 4 || c.defaultTTL != time.Minute || !c.Cluster {
 				t.Errorf("parsed: %+v", c)
 			}
 		}},
