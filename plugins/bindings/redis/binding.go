@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outrigger/outrigger/plugins/internal/redisconf"
 	"github.com/outrigger/outrigger/plugins/sdk"
 )
 
@@ -27,29 +27,14 @@ func New() *Binding { return &Binding{} }
 
 func parse(md sdk.Metadata) (*redis.Options, error) {
 	o := &redis.Options{DialTimeout: 5 * time.Second}
-	get := func(k string) string { return strings.TrimSpace(md[k]) }
-	o.Addr = get("redisHost")
-	if o.Addr == "" {
-		return nil, fmt.Errorf("metadata redisHost is required (host:port)")
+	if err := redisconf.Node(md, o, ""); err != nil {
+		return nil, err
 	}
-	o.Username, o.Password = get("redisUsername"), md["redisPassword"]
-	if v := get("redisDB"); v != "" {
-		db, err := strconv.Atoi(v)
-		if err != nil || db < 0 {
-			return nil, fmt.Errorf("metadata redisDB=%q: want a database number", v)
-		}
-		o.DB = db
-	}
-	if v := get("enableTLS"); v != "" {
-		on, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, fmt.Errorf("metadata enableTLS=%q: want true or false", v)
-		}
-		if on {
-			o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-	}
-	if v := get("dialTimeout"); v != "" {
+	// bindings.redis documents only dialTimeout of the tuning keys (see
+	// README.md) and reads it only as a positive Go duration, so it does not
+	// use redisconf.Standalone: go-redis's defaults apply to the rest, and a
+	// comma-separated redisHost is not refused here but fails at connect.
+	if v := strings.TrimSpace(md["dialTimeout"]); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return nil, fmt.Errorf("metadata dialTimeout=%q: want a duration such as 5s", v)

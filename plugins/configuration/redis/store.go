@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outrigger/outrigger/plugins/internal/redisconf"
 	"github.com/outrigger/outrigger/plugins/sdk"
 )
 
@@ -37,12 +38,12 @@ func (s *Store) Init(ctx context.Context, md sdk.Metadata) error {
 	if err != nil {
 		return err
 	}
-	c := redis.NewClient(&cfg.opts)
+	// One budget for connecting and for checking keyspace events.
 	ictx, cancel := context.WithTimeout(ctx, cfg.opts.DialTimeout+cfg.opts.ReadTimeout)
 	defer cancel()
-	if err := c.Ping(ictx).Err(); err != nil {
-		_ = c.Close()
-		return fmt.Errorf("connecting to redis at %s: %w", cfg.opts.Addr, err)
+	c, err := redisconf.Dial(ictx, &cfg.opts)
+	if err != nil {
+		return err
 	}
 	s.client, s.db = c, cfg.opts.DB
 	s.enableKeyspaceEvents(ictx)

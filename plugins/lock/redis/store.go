@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outrigger/outrigger/plugins/internal/redisconf"
 	"github.com/outrigger/outrigger/plugins/sdk"
 )
 
@@ -42,12 +43,9 @@ func (s *Store) Init(ctx context.Context, md sdk.Metadata) error {
 	if err != nil {
 		return err
 	}
-	c := redis.NewClient(&cfg.opts)
-	pctx, cancel := context.WithTimeout(ctx, cfg.opts.DialTimeout+cfg.opts.ReadTimeout)
-	defer cancel()
-	if err := c.Ping(pctx).Err(); err != nil {
-		_ = c.Close()
-		return fmt.Errorf("connecting to redis at %s: %w", cfg.opts.Addr, err)
+	c, err := redisconf.Dial(ctx, &cfg.opts)
+	if err != nil {
+		return err
 	}
 	s.client = c
 	return nil
