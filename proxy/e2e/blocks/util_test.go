@@ -2,11 +2,8 @@ package blockse2e
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 )
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func containsAll(s string, subs ...string) bool {
 	for _, sub := range subs {
