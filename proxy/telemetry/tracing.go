@@ -106,7 +106,12 @@ func NewTracing(ctx context.Context, spec resources.TracingSpec, appID string, l
 		if u, err := url.Parse(addr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fail(fmt.Errorf("spec.tracing.zipkin.endpointAddress %q: want an http(s) URL such as http://localhost:9411/api/v2/spans", addr))
 		}
-		e, err := zipkin.New(addr, zipkin.WithLogger(slog.NewLogLogger(log.Handler(), slog.LevelWarn)))
+		// No logger: the exporter's logger receives every batch's whole JSON
+		// body (it logs "about to send …" before each POST), which cost a
+		// quarter of the sidecar's CPU and flooded the log. Export failures
+		// still surface: the batch processor reports them to OpenTelemetry's
+		// error handler.
+		e, err := zipkin.New(addr)
 		if err != nil {
 			return fail(fmt.Errorf("spec.tracing.zipkin: %w", err))
 		}
