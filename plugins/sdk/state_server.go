@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	componentsv1 "github.com/dapr/dapr/pkg/proto/components/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -50,20 +48,16 @@ type stateServer struct {
 	componentsv1.UnimplementedTransactionalStateStoreServer
 	componentsv1.UnimplementedQueriableStateStoreServer
 
-	newStore func() StateStore
-	probe    StateStore // never Init'ed; tells which capabilities the type has
-	logger   *slog.Logger
-
-	mu        sync.RWMutex
-	instances map[string]StateStore
+	probe     StateStore // never Init'ed; tells which capabilities the type has
+	instances *instanceSet[StateStore]
 }
 
 func newStateServer(newStore func() StateStore, logger *slog.Logger) (*stateServer, error) {
-	probe := newStore()
-	if probe == nil {
-		return nil, errors.New("state store factory returned nil")
+	set, err := newInstanceSet("state store", newStore, logger)
+	if err != nil {
+		return nil, err
 	}
-	return &stateServer{newStore: newStore, probe: probe, logger: logger, instances: map[string]StateStore{}}, nil
+	return &stateServer{probe: newStore(), instances: set}, nil
 }
 
 func (s *stateServer) register(r grpc.ServiceRegistrar) {
@@ -76,91 +70,29 @@ func (s *stateServer) register(r grpc.ServiceRegistrar) {
 	}
 }
 
-func (s *stateServer) closeAll() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var errs []error
-	for name, st := range s.instances {
-		if c, ok := st.(Closer); ok {
-			if err := c.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("instance %q: %w", name, err))
-			}
-		}
-		delete(s.instances, name)
-	}
-	return errors.Join(errs...)
-}
+func (s *stateServer) closeAll() error { return s.instances.closeAll() }
 
-func instanceName(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get(InstanceMetadataKey); len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-func (s *stateServer) instance(ctx context.Context) (StateStore, error) {
-	name := instanceName(ctx)
-	s.mu.RLock()
-	st, ok := s.instances[name]
-	s.mu.RUnlock()
-	if !ok {
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"state store instance %q is not initialised: call Init first (instance named by gRPC metadata %s)",
-			name, InstanceMetadataKey)
-	}
-	return st, nil
-}
+func (s *stateServer) instance(ctx context.Context) (StateStore, error) { return s.instances.get(ctx) }
 
 func (s *stateServer) Init(ctx context.Context, req *componentsv1.InitRequest) (*componentsv1.InitResponse, error) {
-	name := instanceName(ctx)
-	st := s.newStore()
-	if st == nil {
-		return nil, status.Error(codes.Internal, "state store factory returned nil")
+	err := s.instances.init(ctx, req.GetMetadata().GetProperties(), func(st StateStore, md Metadata) error { return st.Init(ctx, md) })
+	if err != nil {
+		return nil, err
 	}
-	md := Metadata(req.GetMetadata().GetProperties())
-	if md == nil {
-		md = Metadata{}
-	}
-	if err := st.Init(ctx, md); err != nil {
-		if c, ok := st.(Closer); ok {
-			_ = c.Close()
-		}
-		s.logger.Error("init failed", "instance", name, "err", err)
-		return nil, wireError(fmt.Errorf("init %q: %w", name, err))
-	}
-	s.mu.Lock()
-	old := s.instances[name]
-	s.instances[name] = st
-	s.mu.Unlock()
-	if c, ok := old.(Closer); ok && old != nil {
-		if err := c.Close(); err != nil {
-			s.logger.Warn("closing replaced instance", "instance", name, "err", err)
-		}
-	}
-	s.logger.Info("initialised", "instance", name, "features", StateFeatures(st))
 	return &componentsv1.InitResponse{}, nil
 }
 
 func (s *stateServer) Features(ctx context.Context, _ *componentsv1.FeaturesRequest) (*componentsv1.FeaturesResponse, error) {
 	st := s.probe
-	s.mu.RLock()
-	if inst, ok := s.instances[instanceName(ctx)]; ok {
+	if inst, ok := s.instances.peek(ctx); ok {
 		st = inst
 	}
-	s.mu.RUnlock()
 	return &componentsv1.FeaturesResponse{Features: StateFeatures(st)}, nil
 }
 
 func (s *stateServer) Ping(ctx context.Context, _ *componentsv1.PingRequest) (*componentsv1.PingResponse, error) {
-	st, err := s.instance(ctx)
-	if err != nil {
+	if err := s.instances.ping(ctx); err != nil {
 		return nil, err
-	}
-	if p, ok := st.(Pinger); ok {
-		if err := p.Ping(ctx); err != nil {
-			return nil, wireError(fmt.Errorf("ping: %w", err))
-		}
 	}
 	return &componentsv1.PingResponse{}, nil
 }
