@@ -1,70 +1,19 @@
 package main
 
 import (
-	"context"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/outrigger/outrigger/proxy/resources"
+	"github.com/outrigger/outrigger/plugins/internal/readmetest"
+	"github.com/outrigger/outrigger/plugins/sdk"
 )
 
-// TestREADME pins the README shape the plugin catalog relies on, checks
-// that every metadata key parse reads is documented, and loads every
-// ```yaml component block through the real Component loader and parse.
+// TestREADME pins the README shape, checks every metadata key is
+// documented, and parses the metadata of every ```yaml component
+// example loaded through the real Component loader (see package readmetest).
 func TestREADME(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	last := -1
-	for _, h := range []string{"\n## Name\n", "\n## Description\n", "\n## Metadata\n", "\n## Examples\n"} {
-		i := strings.Index(doc, h)
-		if i < 0 || i < last {
-			t.Errorf("README lacks heading %q or has it out of order", strings.TrimSpace(h))
-		}
-		last = i
-	}
-	_, table, _ := strings.Cut(doc, "\n## Metadata\n")
-	table, _, _ = strings.Cut(table, "\n## ")
-	if !strings.Contains(table, "| field | required | default | meaning |") {
-		t.Error("README metadata table lacks the header | field | required | default | meaning |")
-	}
-	for _, k := range []string{"secretsFile", "nestedSeparator", "multiValued"} {
-		if !strings.Contains(table, "| `"+k+"` |") {
-			t.Errorf("README metadata table does not document %s", k)
-		}
-	}
-	blocks := strings.Split(doc, "```yaml component\n")[1:]
-	if len(blocks) == 0 {
-		t.Fatal("README lacks a ```yaml component block")
-	}
-	dir := t.TempDir()
-	for i, blk := range blocks {
-		blk, _, _ = strings.Cut(blk, "```")
-		if err := os.WriteFile(filepath.Join(dir, "example"+strconv.Itoa(i)+".yaml"), []byte(blk), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set, err := resources.Load(context.Background(), []string{dir}, "readme-app", nil)
-	if err != nil {
-		t.Fatalf("loading the README examples: %v", err)
-	}
-	if len(set.Warnings) > 0 {
-		t.Errorf("README examples load with warnings: %v", set.Warnings)
-	}
-	if len(set.Components) != len(blocks) {
-		t.Fatalf("README has %d examples, loader found %d components", len(blocks), len(set.Components))
-	}
-	for _, c := range set.Components {
-		if c.Type != "secretstores.local.file" {
-			t.Errorf("example %s: type %q, want secretstores.local.file", c.Name, c.Type)
-		}
-		if _, err := parse(c.Properties()); err != nil {
-			t.Errorf("example %s: metadata does not parse: %v", c.Name, err)
-		}
-	}
+	readmetest.Check(t, readmetest.Options{
+		Type:  "secretstores.local.file",
+		Keys:  []string{"secretsFile", "nestedSeparator", "multiValued"},
+		Parse: func(md sdk.Metadata) error { _, err := parse(md); return err },
+	})
 }

@@ -1,38 +1,19 @@
 package main
 
 import (
-	"os"
-	"strings"
 	"testing"
+
+	"github.com/outrigger/outrigger/plugins/internal/readmetest"
+	"github.com/outrigger/outrigger/plugins/sdk"
 )
 
-// TestREADME pins the README shape the plugin catalog relies on and that
-// every metadata field the store reads is documented.
+// TestREADME pins the README shape, checks every metadata key is
+// documented, and parses the metadata of every ```yaml component
+// example loaded through the real Component loader (see package readmetest).
 func TestREADME(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	for _, h := range []string{"\n## Name\n", "\n## Description\n", "\n## Metadata\n", "\n## Examples\n"} {
-		if !strings.Contains(doc, h) {
-			t.Errorf("README lacks heading %q", strings.TrimSpace(h))
-		}
-	}
-	if !strings.Contains(doc, "| field | required | default | meaning |") {
-		t.Error("README metadata table lacks the header | field | required | default | meaning |")
-	}
-	for _, f := range []string{"connectionString", "tableName", "metadataTableName", "timeout", "cleanupInterval", "busyTimeout", "disableWAL"} {
-		if !strings.Contains(doc, "| `"+f+"` |") {
-			t.Errorf("README metadata table lacks a row for %s", f)
-		}
-	}
-	_, block, ok := strings.Cut(doc, "```yaml component\n")
-	if !ok {
-		t.Fatal("README lacks a ```yaml component block")
-	}
-	block, _, _ = strings.Cut(block, "```")
-	if !strings.Contains(block, "kind: Component") || !strings.Contains(block, "type: state.sqlite") {
-		t.Errorf("example Component YAML is not a state.sqlite Component:\n%s", block)
-	}
+	readmetest.Check(t, readmetest.Options{
+		Type:  "state.sqlite",
+		Keys:  []string{"connectionString", "tableName", "metadataTableName", "timeout", "cleanupInterval", "busyTimeout", "disableWAL"},
+		Parse: func(md sdk.Metadata) error { _, err := parseConfig(md); return err },
+	})
 }
