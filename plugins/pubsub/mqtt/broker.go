@@ -34,12 +34,34 @@ type Broker struct {
 	pub     *autopaho.ConnectionManager
 	stopPub context.CancelFunc // ends the publishing connection manager
 
-	mu     sync.Mutex
-	active map[string]int // topic → running subscriptions
+	mu sync.Mutex
+	// slots are the client-id slots per topic: slot 0 is the base id, slot n
+	// the n-th concurrent extra. A slot is in use while its subscription
+	// runs and until its connection has closed (then done is closed).
+	slots map[string][]*slot
 }
 
 // New returns an unconfigured broker; the SDK calls Init.
-func New(log *slog.Logger) sdk.PubSub { return &Broker{log: log, active: map[string]int{}} }
+func New(log *slog.Logger) sdk.PubSub { return &Broker{log: log, slots: map[string][]*slot{}} }
+
+// slot is one client id in use; done is closed when it is free again.
+// releasing is set (and closed with done) while its connection closes.
+type slot struct {
+	done      chan struct{}
+	releasing chan struct{}
+}
+
+func (sl *slot) free() bool {
+	if sl == nil {
+		return true
+	}
+	select {
+	case <-sl.done:
+		return true
+	default:
+		return false
+	}
+}
 
 var (
 	_ sdk.MessageTTLer = (*Broker)(nil)
@@ -157,28 +179,81 @@ func (b *Broker) Publish(ctx context.Context, req *sdk.PublishRequest) error {
 	return nil
 }
 
-// subscriptionClientID is the stable client id of a subscription: the
-// instance's base id, a hash of the topic, and a suffix for concurrent
-// extras. A restarted subscription reuses it and so resumes its session.
-func (b *Broker) enter(topic string) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := b.active[topic]
-	b.active[topic] = n + 1
+// enter takes the lowest free client-id slot of a topic and returns its
+// stable client id: the instance's base id, a hash of the topic, and a
+// suffix for concurrent extras. A restarted subscription reuses the id and
+// so resumes its session with the messages it had not acknowledged. If a
+// lower slot is still being released (the previous subscription is
+// disconnecting), enter waits for it rather than take another id, whose
+// session would not hold those messages.
+func (b *Broker) enter(ctx context.Context, topic string) (id string, sl *slot, err error) {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(topic))
-	id := b.cfg.clientID + "-" + strconv.FormatUint(uint64(h.Sum32()), 36)
-	if n > 0 {
-		id += "-" + strconv.Itoa(n)
+	base := b.cfg.clientID + "-" + strconv.FormatUint(uint64(h.Sum32()), 36)
+	for {
+		b.mu.Lock()
+		slots := b.slots[topic]
+		n := 0
+		for n < len(slots) && !slots[n].free() {
+			n++
+		}
+		var wait chan struct{}
+		for k := 0; k < n; k++ {
+			if slots[k].releasing != nil {
+				wait = slots[k].releasing
+				break
+			}
+		}
+		if wait == nil {
+			sl := &slot{done: make(chan struct{})}
+			if n == len(slots) {
+				slots = append(slots, sl)
+			} else {
+				slots[n] = sl
+			}
+			b.slots[topic] = slots
+			b.mu.Unlock()
+			id = base
+			if n > 0 {
+				id += "-" + strconv.Itoa(n)
+			}
+			return id, sl, nil
+		}
+		b.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return "", nil, ctx.Err()
+		case <-time.After(2 * disconnectTimeout):
+			return "", nil, fmt.Errorf("pubsub.mqtt: the previous subscription to %s did not disconnect", topic)
+		}
 	}
-	return id
 }
 
-func (b *Broker) leave(topic string) {
+// releasing marks a slot as on its way out (its connection is closing).
+func (b *Broker) releasing(sl *slot) {
+	b.mu.Lock()
+	sl.releasing = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// leave frees a slot once its connection has closed.
+func (b *Broker) leave(topic string, sl *slot) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.active[topic]--; b.active[topic] <= 0 {
-		delete(b.active, topic)
+	close(sl.done)
+	if sl.releasing != nil {
+		close(sl.releasing)
+		sl.releasing = nil
+	}
+	slots := b.slots[topic]
+	for len(slots) > 0 && slots[len(slots)-1].free() {
+		slots = slots[:len(slots)-1]
+	}
+	if len(slots) == 0 {
+		delete(b.slots, topic)
+	} else {
+		b.slots[topic] = slots
 	}
 }
 
@@ -189,8 +264,11 @@ func (b *Broker) Subscribe(ctx context.Context, req sdk.SubscribeRequest, h sdk.
 	if topic == "" {
 		return errors.New("pubsub.mqtt: subscribe: topic is empty")
 	}
-	clientID := b.enter(topic)
-	defer b.leave(topic)
+	clientID, sl, err := b.enter(ctx, topic)
+	if err != nil {
+		return err
+	}
+	defer b.leave(topic, sl)
 	filter := "$share/" + b.cfg.consumerID + "/" + topic
 
 	hctx, cancelHandlers := context.WithCancel(ctx)
@@ -241,7 +319,9 @@ func (b *Broker) Subscribe(ctx context.Context, req sdk.SubscribeRequest, h sdk.
 		}
 	}
 	// Handlers still waiting end now unacked; then leave cleanly, keeping
-	// the session (and its unacked messages) for the next subscription.
+	// the session (and its unacked messages) for the next subscription,
+	// which waits for this one to be gone before reusing its client id.
+	b.releasing(sl)
 	cancelHandlers()
 	wg.Wait()
 	dctx, cancel := context.WithTimeout(context.Background(), disconnectTimeout)
