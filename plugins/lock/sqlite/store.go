@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outrigger/outrigger/plugins/internal/sqlitebusy"
+
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/outrigger/outrigger/plugins/sdk"
@@ -145,11 +147,15 @@ func (s *Store) Init(ctx context.Context, md sdk.Metadata) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	_, err = db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+cfg.table+` (
+	// Sidecars starting together race to set up a shared file: retry while busy.
+	err = sqlitebusy.Retry(ctx, func(ctx context.Context) error {
+		_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+cfg.table+` (
 		resource_id TEXT NOT NULL PRIMARY KEY,
 		owner TEXT NOT NULL,
 		expires_at INTEGER NOT NULL
 	)`)
+		return err
+	})
 	if err != nil {
 		_ = db.Close()
 		return fmt.Errorf("creating table %s in %q: %w", cfg.table, cfg.connectionString, err)

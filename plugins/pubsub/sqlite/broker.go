@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outrigger/outrigger/plugins/internal/sqlitebusy"
+
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/outrigger/outrigger/plugins/sdk"
@@ -85,7 +87,8 @@ func (b *Broker) Init(ctx context.Context, md sdk.Metadata) error {
 	b.t = tables{messages: cfg.tablePrefix + "messages", groups: cfg.tablePrefix + "groups", leases: cfg.tablePrefix + "leases"}
 	ictx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	if err := b.migrate(ictx); err != nil {
+	// Sidecars starting together race to set up a shared file: retry while busy.
+	if err := sqlitebusy.Retry(ictx, b.migrate); err != nil {
 		_ = db.Close()
 		b.db = nil
 		return err

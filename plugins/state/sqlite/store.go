@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outrigger/outrigger/plugins/internal/sqlitebusy"
+
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/outrigger/outrigger/plugins/sdk"
@@ -175,7 +177,8 @@ func (s *Store) Init(ctx context.Context, md sdk.Metadata) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	if err := migrate(ctx, db, cfg); err != nil {
+	// Sidecars starting together race to set up a shared file: retry while busy.
+	if err := sqlitebusy.Retry(ctx, func(ctx context.Context) error { return migrate(ctx, db, cfg) }); err != nil {
 		_ = db.Close()
 		return err
 	}
