@@ -170,7 +170,12 @@ func (ic *instanceConn) Invoke(ctx context.Context, method string, args, reply a
 	if err != nil {
 		return err
 	}
-	err = conn.Invoke(metadata.AppendToOutgoingContext(ctx, ic.md...), method, args, reply, opts...)
+	ctx = metadata.AppendToOutgoingContext(ctx, ic.md...)
+	if b := ic.c.plugin.batch.Load(); b != nil && b.conn == conn {
+		err = b.invoke(ctx, method, args, reply, opts...)
+	} else {
+		err = conn.Invoke(ctx, method, args, reply, opts...)
+	}
 	if err != nil && connLost(ctx, err) {
 		return ic.c.plugin.checkUnavailable(conn, err)
 	}

@@ -37,4 +37,15 @@
 // the plugin's current *grpc.ClientConn (an atomic pointer) and appends one
 // metadata pair; one ClientConn per plugin process is shared by all its
 // components.
+//
+// Batching: a plugin that serves outrigger.components.v1.UnaryBatch (every
+// plugin built with plugins/sdk does) gets its unary calls coalesced under
+// load. Up to two calls or batches are in flight per plugin connection;
+// calls arriving while both are out wait, and when one returns the whole
+// queue leaves as one UnaryBatch call. There is no timer, so an idle or
+// lightly loaded plugin sees plain unary calls with no added latency. Each
+// call keeps its own method, metadata and deadline and gets exactly the
+// result it would have got alone; the batch is cancelled once all its
+// callers have gone. Plugins without the service (any Dapr pluggable
+// component) always get plain calls. PluginStatus counts the batches.
 package host

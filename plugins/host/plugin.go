@@ -43,6 +43,10 @@ type PluginStatus struct {
 	LastError  string    `json:"lastError,omitempty"`
 	Services   []string  `json:"services,omitempty"`   // gRPC services it serves
 	Components []string  `json:"components,omitempty"` // names of the components it serves
+	// Batches counts the UnaryBatch calls made to the plugin (calls queued
+	// under load and sent together); BatchedCalls the calls they carried.
+	Batches      int64 `json:"batches,omitempty"`
+	BatchedCalls int64 `json:"batchedCalls,omitempty"`
 }
 
 // launcher starts (or attaches to) a plugin once; the host's supervisor
@@ -78,6 +82,10 @@ type plugin struct {
 	// conn is the live connection; nil while down. Component.Conn reads it
 	// on every call.
 	conn atomic.Pointer[grpc.ClientConn]
+	// batch coalesces unary calls on conn under load; nil when the plugin
+	// does not serve UnaryBatch. Set before conn, for the same run.
+	batch      atomic.Pointer[batcher]
+	batchStats batchStats
 
 	started  chan struct{} // closed when the first start finished
 	startErr error
@@ -113,6 +121,7 @@ func (p *plugin) status() PluginStatus {
 	st := PluginStatus{
 		Name: p.name, Kind: p.kind, Path: p.path, State: p.state, Since: p.since,
 		Restarts: p.restarts, LastError: p.lastErr, Services: slices.Clone(p.services),
+		Batches: p.batchStats.batches.Load(), BatchedCalls: p.batchStats.calls.Load(),
 	}
 	if p.state == StateRunning {
 		st.PID = p.pid
@@ -179,6 +188,11 @@ func (p *plugin) launch(ctx context.Context) error {
 		}
 		cancel()
 	}
+	if slices.Contains(services, batchService) {
+		p.batch.Store(newBatcher(r.conn, &p.batchStats))
+	} else {
+		p.batch.Store(nil)
+	}
 	p.conn.Store(r.conn)
 	p.setState(StateRunning, nil)
 	return nil
@@ -193,6 +207,7 @@ func (p *plugin) supervise() {
 		up := time.Now()
 		reason := p.watch()
 		p.conn.Store(nil)
+		p.batch.Store(nil)
 		p.mu.Lock()
 		r := p.cur
 		p.cur = nil

@@ -29,6 +29,13 @@
 // listens on <sockets dir>/<name>.sock with gRPC reflection and health, so a
 // real daprd discovers it too. Each With… option registers its category's
 // services through one hook (addService), so a new category is a new file.
+// Every plugin also serves outrigger.components.v1.UnaryBatch (batch.go):
+// the host sends calls that queued up under load as one batch, and each
+// runs through the same handler as the plain call. Calls of one method on
+// one instance may run as one store operation: state Gets as one BulkGet,
+// unconditional Sets and Deletes as one BulkSet/BulkDelete (state_merge.go)
+// when the store has the bulk capability; a merged operation that fails is
+// re-run call by call, so each call gets its own exact error.
 // The conformance kit in sdktest checks any component against this contract
 // through a real gRPC pair.
 package sdk

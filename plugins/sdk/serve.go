@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+
+	ocomponentsv1 "github.com/outrigger/outrigger/proto/gen/outrigger/components/v1"
 )
 
 // Handshake is the go-plugin handshake shared by the SDK and the host: the
@@ -190,14 +192,16 @@ func register(s grpc.ServiceRegistrar, c *config) (func() error, error) {
 		}
 		return errors.Join(errs...)
 	}
+	rec := &recorder{next: s, methods: map[string]unaryMethod{}, mergers: map[string]merger{}}
 	for _, svc := range c.services {
-		f, err := svc.register(s, c.logger)
+		f, err := svc.register(rec, c.logger)
 		if err != nil {
 			_ = closeAll()
 			return nil, fmt.Errorf("serve %s: %w", svc.category, err)
 		}
 		closers = append(closers, f)
 	}
+	ocomponentsv1.RegisterUnaryBatchServer(s, &batchServer{methods: rec.methods, mergers: rec.mergers})
 	return closeAll, nil
 }
 
