@@ -224,3 +224,9 @@ func failed(st *status.Status) *ocomponentsv1.UnaryResult {
 	p := st.Proto()
 	return &ocomponentsv1.UnaryResult{Code: p.GetCode(), Message: p.GetMessage(), Details: p.GetDetails()}
 }
+
+// errResult is the result of a call that failed with err, mapped as the
+// handlers map errors (wireError).
+func errResult(err error) *ocomponentsv1.UnaryResult {
+	return failed(status.Convert(wireError(err)))
+}

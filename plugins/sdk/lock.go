@@ -80,3 +80,32 @@ func WithLockStore(newStore func() LockStore) Option {
 		return srv.instances.closeAll, nil
 	})
 }
+
+// BulkLocker takes several leases in one backend round trip. Optional: the
+// SDK uses it when the host batches TryLock calls under load, and runs
+// TryLock call by call without it. results[i] answers reqs[i], as TryLock
+// would; the requests may name one resource more than once (the first
+// wins, as if run in order).
+type BulkLocker interface {
+	BulkTryLock(ctx context.Context, reqs []*TryLockRequest) ([]TryLockResult, error)
+}
+
+// BulkUnlocker releases several leases in one backend round trip, as
+// BulkLocker does for TryLock.
+type BulkUnlocker interface {
+	BulkUnlock(ctx context.Context, reqs []*UnlockRequest) ([]UnlockResult, error)
+}
+
+// TryLockResult is one answer of a BulkTryLock: what TryLock would have
+// returned.
+type TryLockResult struct {
+	Success bool
+	Err     error
+}
+
+// UnlockResult is one answer of a BulkUnlock: what Unlock would have
+// returned.
+type UnlockResult struct {
+	Status UnlockStatus
+	Err    error
+}

@@ -62,9 +62,14 @@ func (s *Store) TryLock(ctx context.Context, req *sdk.TryLockRequest) (bool, err
 
 // Unlock runs the owner-checked release script.
 func (s *Store) Unlock(ctx context.Context, req *sdk.UnlockRequest) (sdk.UnlockStatus, error) {
-	n, err := unlockScript.Run(ctx, s.client, []string{req.ResourceID}, req.LockOwner).Int()
+	return unlockStatus(req.ResourceID, unlockScript.Run(ctx, s.client, []string{req.ResourceID}, req.LockOwner))
+}
+
+// unlockStatus reads the release script's answer.
+func unlockStatus(resource string, cmd *redis.Cmd) (sdk.UnlockStatus, error) {
+	n, err := cmd.Int()
 	if err != nil {
-		return 0, fmt.Errorf("unlocking %q: %w", req.ResourceID, err)
+		return 0, fmt.Errorf("unlocking %q: %w", resource, err)
 	}
 	switch n {
 	case 0:
@@ -74,8 +79,59 @@ func (s *Store) Unlock(ctx context.Context, req *sdk.UnlockRequest) (sdk.UnlockS
 	case 2:
 		return sdk.LockBelongsToOthers, nil
 	default:
-		return 0, fmt.Errorf("unlocking %q: unexpected script result %d", req.ResourceID, n)
+		return 0, fmt.Errorf("unlocking %q: unexpected script result %d", resource, n)
 	}
+}
+
+// BulkTryLock takes several leases in one pipeline (SET NX PX each, run
+// in order by Redis).
+func (s *Store) BulkTryLock(ctx context.Context, reqs []*sdk.TryLockRequest) ([]sdk.TryLockResult, error) {
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.BoolCmd, len(reqs))
+	for i, r := range reqs {
+		cmds[i] = pipe.SetNX(ctx, r.ResourceID, r.LockOwner, time.Duration(r.ExpiryInSeconds)*time.Second)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !redisconf.IsReplyError(err) {
+		return nil, fmt.Errorf("locking %d resources: %w", len(reqs), err)
+	}
+	out := make([]sdk.TryLockResult, len(reqs))
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			out[i].Err = fmt.Errorf("locking %q: %w", reqs[i].ResourceID, err)
+			continue
+		}
+		out[i].Success = c.Val()
+	}
+	return out, nil
+}
+
+// BulkUnlock runs the release script for several leases in one pipeline.
+func (s *Store) BulkUnlock(ctx context.Context, reqs []*sdk.UnlockRequest) ([]sdk.UnlockResult, error) {
+	run := func() ([]*redis.Cmd, error) {
+		pipe := s.client.Pipeline()
+		cmds := make([]*redis.Cmd, len(reqs))
+		for i, r := range reqs {
+			cmds[i] = unlockScript.EvalSha(ctx, pipe, []string{r.ResourceID}, r.LockOwner)
+		}
+		_, err := pipe.Exec(ctx)
+		return cmds, err
+	}
+	cmds, err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// First use on this server (or after SCRIPT FLUSH): load, then again.
+		if lerr := unlockScript.Load(ctx, s.client).Err(); lerr != nil {
+			return nil, fmt.Errorf("loading the unlock script: %w", lerr)
+		}
+		cmds, err = run()
+	}
+	if err != nil && !redisconf.IsReplyError(err) {
+		return nil, fmt.Errorf("unlocking %d resources: %w", len(reqs), err)
+	}
+	out := make([]sdk.UnlockResult, len(reqs))
+	for i, c := range cmds {
+		out[i].Status, out[i].Err = unlockStatus(reqs[i].ResourceID, c)
+	}
+	return out, nil
 }
 
 // Ping checks Redis answers.

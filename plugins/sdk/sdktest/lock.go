@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/outrigger/outrigger/plugins/sdk"
 	ocomponentsv1 "github.com/outrigger/outrigger/proto/gen/outrigger/components/v1"
@@ -18,7 +20,13 @@ import (
 type lockClient struct {
 	name     string
 	instance string
+	conn     *grpc.ClientConn
 	c        ocomponentsv1.LockStoreClient
+}
+
+func newLockClient(t *testing.T, name string, newStore func() sdk.LockStore) lockClient {
+	conn := serveOption(t, sdk.WithLockStore(newStore))
+	return lockClient{name: name, instance: "conformance-" + randomID(), conn: conn, c: ocomponentsv1.NewLockStoreClient(conn)}
 }
 
 func (l lockClient) tryLock(t *testing.T, resource, owner string, expiry int32) bool {
@@ -51,14 +59,15 @@ func (l lockClient) unlock(t *testing.T, resource, owner string) ocomponentsv1.U
 // not even to its owner; unlock by a non-owner reports
 // LOCK_BELONGS_TO_OTHERS, unlock of a missing lock LOCK_DOES_NOT_EXIST, and
 // the owner's unlock SUCCESS; an expired lease lets the other client take the
-// resource (not before it expires); bad requests are InvalidArgument.
+// resource (not before it expires); bad requests are InvalidArgument; calls
+// sent together in one UnaryBatch (as the host does under load) answer as
+// they would alone, contention within the batch included.
 // Resource ids start with a random run id.
 func ExerciseLock(t *testing.T, newA, newB func() sdk.LockStore, md sdk.Metadata) {
 	t.Helper()
 	run := "lock-" + randomID()
 	res := func(name string) string { return run + "-" + name }
-	a := lockClient{name: "A", instance: "conformance-" + randomID(), c: ocomponentsv1.NewLockStoreClient(serveOption(t, sdk.WithLockStore(newA)))}
-	b := lockClient{name: "B", instance: "conformance-" + randomID(), c: ocomponentsv1.NewLockStoreClient(serveOption(t, sdk.WithLockStore(newB)))}
+	a, b := newLockClient(t, "A", newA), newLockClient(t, "B", newB)
 
 	t.Run("uninitialised instance", func(t *testing.T) {
 		ctx, cancel := instanceCtx("never-initialised-"+randomID(), callTimeout)
@@ -169,6 +178,66 @@ func ExerciseLock(t *testing.T, newA, newB func() sdk.LockStore, md sdk.Metadata
 		}
 		if got := a.unlock(t, res("expiring"), "owner-a"); got != ocomponentsv1.UnlockStatus_UNLOCK_STATUS_LOCK_BELONGS_TO_OTHERS {
 			t.Errorf("unlock by the expired owner: %v, want LOCK_BELONGS_TO_OTHERS", got)
+		}
+	})
+
+	t.Run("batched calls answer as single calls", func(t *testing.T) {
+		try := func(resource, owner string) batched {
+			return batched{ocomponentsv1.LockStore_TryLock_FullMethodName, &ocomponentsv1.LockStoreTryLockRequest{ResourceId: res(resource), LockOwner: owner, ExpiryInSeconds: 30}}
+		}
+		unlock := func(resource, owner string) batched {
+			return batched{ocomponentsv1.LockStore_Unlock_FullMethodName, &ocomponentsv1.LockStoreUnlockRequest{ResourceId: res(resource), LockOwner: owner}}
+		}
+		tl := func() proto.Message { return &ocomponentsv1.LockStoreTryLockResponse{} }
+		ul := func() proto.Message { return &ocomponentsv1.LockStoreUnlockResponse{} }
+		replies := []proto.Message{tl(), tl(), tl()}
+		errs := callBatch(t, a.conn, a.instance, []batched{try("batch-1", "o1"), try("batch-1", "o2"), try("batch-2", "o1")}, replies)
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("batched TryLock %d: %v", i, err)
+			}
+		}
+		won1 := replies[0].(*ocomponentsv1.LockStoreTryLockResponse).GetSuccess()
+		won2 := replies[1].(*ocomponentsv1.LockStoreTryLockResponse).GetSuccess()
+		if won1 == won2 {
+			t.Fatalf("two owners asking for one resource in one batch: successes %v and %v, want exactly one", won1, won2)
+		}
+		if !replies[2].(*ocomponentsv1.LockStoreTryLockResponse).GetSuccess() {
+			t.Fatal("batched TryLock of a free resource failed")
+		}
+		// A malformed call fails alone; the well-formed one beside it succeeds.
+		replies = []proto.Message{tl(), tl()}
+		errs = callBatch(t, a.conn, a.instance, []batched{
+			{ocomponentsv1.LockStore_TryLock_FullMethodName, &ocomponentsv1.LockStoreTryLockRequest{ResourceId: res("batch-3"), LockOwner: "o1"}},
+			try("batch-4", "o1"),
+		}, replies)
+		if status.Code(errs[0]) != codes.InvalidArgument {
+			t.Fatalf("batched TryLock with no expiry: want InvalidArgument, got %v", errs[0])
+		}
+		if errs[1] != nil || !replies[1].(*ocomponentsv1.LockStoreTryLockResponse).GetSuccess() {
+			t.Fatalf("batched TryLock of a free resource beside a malformed one: %v, success %v", errs[1], replies[1])
+		}
+		winner, loser := "o1", "o2"
+		if won2 {
+			winner, loser = loser, winner
+		}
+		replies = []proto.Message{ul(), ul(), ul()}
+		errs = callBatch(t, a.conn, a.instance, []batched{unlock("batch-1", loser), unlock("batch-never", "o1"), unlock("batch-2", "o1")}, replies)
+		want := []ocomponentsv1.UnlockStatus{
+			ocomponentsv1.UnlockStatus_UNLOCK_STATUS_LOCK_BELONGS_TO_OTHERS,
+			ocomponentsv1.UnlockStatus_UNLOCK_STATUS_LOCK_DOES_NOT_EXIST,
+			ocomponentsv1.UnlockStatus_UNLOCK_STATUS_SUCCESS,
+		}
+		for i, w := range want {
+			if errs[i] != nil {
+				t.Fatalf("batched Unlock %d: %v", i, errs[i])
+			}
+			if got := replies[i].(*ocomponentsv1.LockStoreUnlockResponse).GetStatus(); got != w {
+				t.Errorf("batched Unlock %d: %v, want %v", i, got, w)
+			}
+		}
+		if got := a.unlock(t, res("batch-1"), winner); got != ocomponentsv1.UnlockStatus_UNLOCK_STATUS_SUCCESS {
+			t.Errorf("the batch winner's own unlock: %v, want SUCCESS", got)
 		}
 	})
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outrigger/outrigger/plugins/internal/redisconf"
 	"github.com/outrigger/outrigger/plugins/sdk"
 )
 
@@ -85,7 +86,7 @@ func (s *Store) BulkGet(ctx context.Context, reqs []*sdk.GetRequest) ([]sdk.Bulk
 		ttls[i] = pipe.PTTL(ctx, r.Key)
 	}
 	// Per-key errors (e.g. WRONGTYPE) are reported per item below.
-	if _, err := pipe.Exec(ctx); err != nil && !isRedisError(err) {
+	if _, err := pipe.Exec(ctx); err != nil && !redisconf.IsReplyError(err) {
 		return nil, fmt.Errorf("state.redis: bulk get: %w", err)
 	}
 	out := make([]sdk.BulkItem, len(reqs))
@@ -191,7 +192,7 @@ func (s *Store) pipelined(ctx context.Context, ops []sdk.TxOp) error {
 		calls = append(calls, call{keys: keys, args: args, cmd: s.write.EvalSha(ctx, pipe, keys, args...)})
 	}
 	if len(calls) > 0 {
-		if _, err := pipe.Exec(ctx); err != nil && !isRedisError(err) {
+		if _, err := pipe.Exec(ctx); err != nil && !redisconf.IsReplyError(err) {
 			return fmt.Errorf("state.redis: bulk write: %w", err)
 		}
 	}
@@ -285,13 +286,6 @@ func scriptErr(keys []string, err error) error {
 	default:
 		return fmt.Errorf("state.redis: write %q: %w", keys, err)
 	}
-}
-
-// isRedisError reports whether err is a reply error from the server (which
-// the per-command results carry) rather than a connection failure.
-func isRedisError(err error) bool {
-	var re redis.Error
-	return errors.As(err, &re)
 }
 
 // Ping checks the server answers.
