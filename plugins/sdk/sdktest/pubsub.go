@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/outrigger/outrigger/plugins/sdk"
 )
@@ -70,6 +71,7 @@ type pubsubHarness struct {
 	run    string
 	md     sdk.Metadata
 	caps   []string // features the type's markers imply
+	conn   *grpc.ClientConn
 	client componentsv1.PubSubClient
 	inits  map[string]bool // initialised instances
 	mu     sync.Mutex
@@ -98,7 +100,8 @@ func ExercisePubSub(t *testing.T, newPubSub func() sdk.PubSub, md sdk.Metadata, 
 		_ = c.Close() // never Init'ed; closing must be harmless
 	}
 	h := &pubsubHarness{t: t, cfg: cfg, run: randomID(), md: md, caps: caps, inits: map[string]bool{}}
-	h.client = componentsv1.NewPubSubClient(servePubSub(t, newPubSub))
+	h.conn = servePubSub(t, newPubSub)
+	h.client = componentsv1.NewPubSubClient(h.conn)
 
 	t.Run("uninitialised instance", h.testUninitialised)
 	h.initInstance(t, "a", "group-a")
@@ -107,6 +110,7 @@ func ExercisePubSub(t *testing.T, newPubSub func() sdk.PubSub, md sdk.Metadata, 
 	t.Run("bad input", h.testBadInput)
 	t.Run("publish and receive", h.testPublishReceive)
 	t.Run("bulk publish", h.testBulkPublish)
+	t.Run("batched publishes", h.testBatchedPublish)
 	t.Run("redelivery on nack", h.testNack)
 	t.Run("at-least-once across consumer restart", h.testRestart)
 	t.Run("competing consumers", h.testCompeting)
@@ -458,6 +462,65 @@ func (h *pubsubHarness) testBulkPublish(t *testing.T) {
 		}
 		delete(want, string(m.GetData()))
 		_ = st.ack(m.GetId(), "")
+	}
+}
+
+// testBatchedPublish sends Publishes on two topics in one UnaryBatch, as the
+// host does under load: each message arrives once on its own topic with its
+// own content type, and a malformed publish in a batch fails alone.
+func (h *pubsubHarness) testBatchedPublish(t *testing.T) {
+	ta, tb := h.topic("batch-a"), h.topic("batch-b")
+	sa, sb := h.subscribe(t, "a", ta), h.subscribe(t, "a", tb)
+	h.warmUp(t, "a", ta, sa)
+	h.warmUp(t, "a", tb, sb)
+	pub := func(topic, data, ct string) batched {
+		return batched{componentsv1.PubSub_Publish_FullMethodName, &componentsv1.PublishRequest{
+			Topic: topic, PubsubName: "conformance", Data: []byte(data), ContentType: ct, Metadata: map[string]string{"rawPayload": "true"}}}
+	}
+	replies := func(n int) []proto.Message {
+		out := make([]proto.Message, n)
+		for i := range out {
+			out[i] = &componentsv1.PublishResponse{}
+		}
+		return out
+	}
+	errs := callBatch(t, h.conn, h.instance("a"), []batched{
+		pub(ta, "batch-1", "text/plain"), pub(tb, `{"batch":2}`, "application/json"), pub(ta, "batch-3", "text/plain"),
+	}, replies(3))
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("batched publish %d: %v", i, err)
+		}
+	}
+	errs = callBatch(t, h.conn, h.instance("a"), []batched{pub("", "no-topic", "text/plain"), pub(tb, "batch-4", "text/plain")}, replies(2))
+	if status.Code(errs[0]) != codes.InvalidArgument {
+		t.Errorf("batched publish with no topic: want InvalidArgument, got %v", errs[0])
+	}
+	if errs[1] != nil {
+		t.Fatalf("batched publish beside a malformed one: %v", errs[1])
+	}
+	for _, c := range []struct {
+		st   *stream
+		want map[string]string // data → content type
+	}{
+		{sa, map[string]string{"batch-1": "text/plain", "batch-3": "text/plain"}},
+		{sb, map[string]string{`{"batch":2}`: "application/json", "batch-4": "text/plain"}},
+	} {
+		for n := len(c.want); n > 0; n-- {
+			m := c.st.next(t, h.cfg.ready, "a batched message")
+			ct, ok := c.want[string(m.GetData())]
+			if !ok {
+				t.Fatalf("topic %s received %q: not published there, or a duplicate", m.GetTopicName(), abbreviate(m.GetData()))
+			}
+			delete(c.want, string(m.GetData()))
+			if m.GetContentType() != ct {
+				t.Errorf("message %q: content_type = %q, want %q", abbreviate(m.GetData()), m.GetContentType(), ct)
+			}
+			if err := c.st.ack(m.GetId(), ""); err != nil {
+				t.Fatalf("ack: %v", err)
+			}
+		}
+		c.st.quiet(t, 300*time.Millisecond, "every batched message was acked once")
 	}
 }
 
