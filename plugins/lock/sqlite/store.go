@@ -178,8 +178,18 @@ func (s *Store) nowMillis() int64 { return s.now().UnixMilli() }
 func (s *Store) TryLock(ctx context.Context, req *sdk.TryLockRequest) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
+	return s.tryLock(ctx, s.db, req)
+}
+
+// execer is *sql.DB or *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// tryLock inserts the lease, or takes over an expired one.
+func (s *Store) tryLock(ctx context.Context, db execer, req *sdk.TryLockRequest) (bool, error) {
 	now := s.nowMillis()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO `+s.cfg.table+` (resource_id, owner, expires_at) VALUES (?, ?, ?)
+	res, err := db.ExecContext(ctx, `INSERT INTO `+s.cfg.table+` (resource_id, owner, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (resource_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
 		WHERE `+s.cfg.table+`.expires_at <= ?`,
 		req.ResourceID, req.LockOwner, now+int64(req.ExpiryInSeconds)*1000, now)
@@ -193,6 +203,29 @@ func (s *Store) TryLock(ctx context.Context, req *sdk.TryLockRequest) (bool, err
 	return n == 1, nil
 }
 
+// BulkTryLock takes several leases in one transaction (one commit), in
+// request order. Any failure fails the whole call: the SDK then runs each
+// TryLock on its own.
+func (s *Store) BulkTryLock(ctx context.Context, reqs []*sdk.TryLockRequest) ([]sdk.TryLockResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE via _txlock
+	if err != nil {
+		return nil, fmt.Errorf("locking %d resources: %w", len(reqs), err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	out := make([]sdk.TryLockResult, len(reqs))
+	for i, r := range reqs {
+		if out[i].Success, err = s.tryLock(ctx, tx, r); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("locking %d resources: %w", len(reqs), err)
+	}
+	return out, nil
+}
+
 // Unlock deletes the row for its owner; missing or expired rows do not exist.
 func (s *Store) Unlock(ctx context.Context, req *sdk.UnlockRequest) (sdk.UnlockStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
@@ -202,11 +235,23 @@ func (s *Store) Unlock(ctx context.Context, req *sdk.UnlockRequest) (sdk.UnlockS
 		return 0, fmt.Errorf("unlocking %q: %w", req.ResourceID, err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	st, err := s.unlock(ctx, tx, req)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("unlocking %q: %w", req.ResourceID, err)
+	}
+	return st, nil
+}
+
+// unlock releases req's lease within tx.
+func (s *Store) unlock(ctx context.Context, tx *sql.Tx, req *sdk.UnlockRequest) (sdk.UnlockStatus, error) {
 	var (
 		owner   string
 		expires int64
 	)
-	err = tx.QueryRowContext(ctx, `SELECT owner, expires_at FROM `+s.cfg.table+` WHERE resource_id = ?`, req.ResourceID).Scan(&owner, &expires)
+	err := tx.QueryRowContext(ctx, `SELECT owner, expires_at FROM `+s.cfg.table+` WHERE resource_id = ?`, req.ResourceID).Scan(&owner, &expires)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return sdk.LockDoesNotExist, nil
@@ -220,10 +265,28 @@ func (s *Store) Unlock(ctx context.Context, req *sdk.UnlockRequest) (sdk.UnlockS
 	if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.cfg.table+` WHERE resource_id = ?`, req.ResourceID); err != nil {
 		return 0, fmt.Errorf("unlocking %q: %w", req.ResourceID, err)
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("unlocking %q: %w", req.ResourceID, err)
-	}
 	return sdk.UnlockSuccess, nil
+}
+
+// BulkUnlock releases several leases in one transaction, as BulkTryLock.
+func (s *Store) BulkUnlock(ctx context.Context, reqs []*sdk.UnlockRequest) ([]sdk.UnlockResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE via _txlock
+	if err != nil {
+		return nil, fmt.Errorf("unlocking %d resources: %w", len(reqs), err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	out := make([]sdk.UnlockResult, len(reqs))
+	for i, r := range reqs {
+		if out[i].Status, err = s.unlock(ctx, tx, r); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("unlocking %d resources: %w", len(reqs), err)
+	}
+	return out, nil
 }
 
 // sweep deletes expired leases.
