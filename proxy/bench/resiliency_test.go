@@ -1,0 +1,34 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// TestCountSpans checks the bench collector's span count against encoding/json on the bodies an
+// exporter sends, and that malformed bodies are refused rather than miscounted.
+func TestCountSpans(t *testing.T) {
+	for _, body := range []string{
+		`[]`,
+		` [ ] `,
+		`[{"traceId":"a","id":"b","name":"calllocal/b/echo"}]`,
+		`[{"tags":{"k":"]},{[\"\\"}},{"annotations":[{"value":"x"},{"value":"y"}]},{}]`,
+		"[\n {\"a\":[1,2,{\"b\":\"c\\\\\"}]} ,\n {\"name\":\"\\\"quoted\\\"\"}\n]\n",
+	} {
+		var want []json.RawMessage
+		if err := json.Unmarshal([]byte(body), &want); err != nil {
+			t.Fatalf("fixture %q: %v", body, err)
+		}
+		got, err := countSpans([]byte(body))
+		if err != nil || got != len(want) {
+			t.Errorf("countSpans(%q) = %d, %v; want %d", body, got, err, len(want))
+		}
+	}
+	for _, body := range []string{
+		``, `{}`, `[`, `[{}`, `[{},]`, `[,{}]`, `[{}{}]`, `[1]`, `["span"]`, `[[]]`, `[{"a":"b}]`, `[{}] x`, `[{}}`,
+	} {
+		if n, err := countSpans([]byte(body)); err == nil {
+			t.Errorf("countSpans(%q) = %d, want an error", body, n)
+		}
+	}
+}
