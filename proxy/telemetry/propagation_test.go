@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"net/http"
+	"runtime"
 	"testing"
 
 	"go.opentelemetry.io/otel/trace"
@@ -131,5 +132,35 @@ func TestInjectAndExtract(t *testing.T) {
 	}
 	if telemetry.Traceparent(context.Background()) != "" {
 		t.Fatal("traceparent without a span")
+	}
+}
+
+// TestSetHTTPHeadersDoesNotGrowAFullHeaderMap: a call forwarded to the callee
+// sidecar often carries exactly 8 headers, traceparent among them; replacing
+// it must cost the new value only (a traceparent string and its slice), not
+// a rebuilt map, on every traced call.
+func TestSetHTTPHeadersDoesNotGrowAFullHeaderMap(t *testing.T) {
+	sc, ok := telemetry.ParseTraceparent("00-" + parentTrace + "-" + parentSpan + "-01")
+	if !ok {
+		t.Fatal("fixture traceparent does not parse")
+	}
+	least := uint64(1 << 20)
+	for range 5 { // the fewest of a few tries: a background allocation must not fail the test
+		h := make(http.Header, 6)
+		for _, k := range []string{"Content-Type", "Traceparent", "Host", "Dapr-Caller-App-Id", "Dapr-Callee-App-Id",
+			"X-Forwarded-For", "X-Forwarded-Host", "Forwarded"} {
+			h[k] = []string{"v"}
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		telemetry.SetHTTPHeaders(h, sc)
+		runtime.ReadMemStats(&after)
+		least = min(least, after.Mallocs-before.Mallocs)
+		if got := h.Get("traceparent"); got != telemetry.FormatTraceparent(sc) || len(h) != 8 {
+			t.Fatalf("traceparent %q, %d headers", got, len(h))
+		}
+	}
+	if least > 2 {
+		t.Errorf("SetHTTPHeaders made %d allocations, want at most 2", least)
 	}
 }

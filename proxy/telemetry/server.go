@@ -19,7 +19,7 @@ func (t *Tracing) StartFromHeader(ctx context.Context, h http.Header, name strin
 	if sc, ok := SpanContextFromHTTP(h); ok {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
-	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(kind))
+	ctx, span := t.tracer.Start(ctx, name, t.startOpts(kind)...)
 	SetHTTPHeaders(h, span.SpanContext())
 	return ctx, span
 }
@@ -41,7 +41,7 @@ func (t *Tracing) StartFromIncomingGRPC(ctx context.Context, name string, kind t
 	if sc, ok := SpanContextFromGRPC(md); ok {
 		parent = trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
-	ctx, span := t.tracer.Start(parent, name, trace.WithSpanKind(kind))
+	ctx, span := t.tracer.Start(parent, name, t.startOpts(kind)...)
 	SetGRPCMetadata(md, span.SpanContext())
 	return metadata.NewIncomingContext(ctx, md), span
 }

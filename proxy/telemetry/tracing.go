@@ -32,6 +32,20 @@ import (
 // not a number.
 const daprDefaultSamplingRate = 1e-4
 
+// tracerName is daprd's tracer name: exporters show it as the instrumentation
+// scope (Zipkin's otel.scope.name tag on every span).
+const tracerName = "dapr-diagnostics"
+
+// exportQueueSize is the batch span processor's queue. The SDK's default
+// (2048 spans) holds a quarter of a second of a sidecar serving 8,000 traced
+// calls a second: one export that takes longer (a collector on a loaded
+// machine, a GC pause) and the spans ending meanwhile are dropped without a
+// word. This holds a second of them, about 10 MiB of finished spans at
+// worst, and only while the collector lags. OTEL_BSP_MAX_QUEUE_SIZE still
+// overrides it. Batches keep the SDK's 512 spans: the export cost is per
+// span (JSON encoding for Zipkin), larger batches gain nothing.
+const exportQueueSize = 8192
+
 // Tracing creates spans and exports them. A nil *Tracing, or one built from
 // a spec that turns tracing off, is valid: Enabled reports false, Start
 // returns the context unchanged with a no-op span, and nothing is exported.
@@ -40,6 +54,9 @@ type Tracing struct {
 	rate   float64
 	tp     *sdktrace.TracerProvider
 	tracer trace.Tracer
+	// kindOpts[k] is the start options of a span of kind k, built once: a
+	// variadic option slice built per call escapes to the heap.
+	kindOpts [trace.SpanKindConsumer + 1][]trace.SpanStartOption
 }
 
 // TracingOption adjusts NewTracing.
@@ -140,12 +157,28 @@ func NewTracing(ctx context.Context, spec resources.TracingSpec, appID string, l
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(rate))),
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", service))),
 	}
+	var bopts []sdktrace.BatchSpanProcessorOption
+	if o.getenv("OTEL_BSP_MAX_QUEUE_SIZE") == "" {
+		bopts = append(bopts, sdktrace.WithMaxQueueSize(exportQueueSize))
+	}
 	for _, e := range exporters {
-		popts = append(popts, sdktrace.WithBatcher(e))
+		popts = append(popts, sdktrace.WithBatcher(e, bopts...))
 	}
 	tp := sdktrace.NewTracerProvider(popts...)
 	log.Info("tracing enabled", "samplingRate", rate, "exporters", len(exporters))
-	return &Tracing{appID: appID, rate: rate, tp: tp, tracer: tp.Tracer("github.com/outrigger/outrigger/proxy")}, nil
+	t := &Tracing{appID: appID, rate: rate, tp: tp, tracer: tp.Tracer(tracerName)}
+	for k := range t.kindOpts {
+		t.kindOpts[k] = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKind(k))}
+	}
+	return t, nil
+}
+
+// startOpts is the start options for a span of kind, without attributes.
+func (t *Tracing) startOpts(kind trace.SpanKind) []trace.SpanStartOption {
+	if kind < 0 || int(kind) >= len(t.kindOpts) {
+		return []trace.SpanStartOption{trace.WithSpanKind(kind)}
+	}
+	return t.kindOpts[kind]
 }
 
 func otlpExporter(ctx context.Context, spec resources.OtelSpec) (sdktrace.SpanExporter, error) {
@@ -260,11 +293,10 @@ func (t *Tracing) Start(ctx context.Context, name string, kind trace.SpanKind, a
 	if !t.Enabled() {
 		return ctx, noopSpan()
 	}
-	opts := []trace.SpanStartOption{trace.WithSpanKind(kind)}
-	if len(attrs) > 0 {
-		opts = append(opts, trace.WithAttributes(attrs...))
+	if len(attrs) == 0 {
+		return t.tracer.Start(ctx, name, t.startOpts(kind)...)
 	}
-	return t.tracer.Start(ctx, name, opts...)
+	return t.tracer.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
 }
 
 // ForceFlush exports every finished span now.

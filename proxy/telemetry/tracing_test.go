@@ -3,9 +3,12 @@ package telemetry_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,6 +80,10 @@ func TestZipkinCollectorReceivesSpanChildOfIncomingTraceparent(t *testing.T) {
 	}
 	if got.Kind != "CLIENT" || got.LocalEndpoint.ServiceName != "app1" {
 		t.Fatalf("kind %q service %q", got.Kind, got.LocalEndpoint.ServiceName)
+	}
+	// daprd's tracer name, as Zipkin shows it.
+	if got.Tags["otel.scope.name"] != "dapr-diagnostics" || got.Tags["service.name"] != "app1" {
+		t.Fatalf("tags %v", got.Tags)
 	}
 	c := zc.WaitFor(t, 5*time.Second, func(s telemetrytest.Span) bool { return s.Name == "child" })
 	if c.ParentID != sc.SpanID().String() || c.TraceID != parentTrace {
@@ -240,5 +247,40 @@ func TestStdoutExporterWritesSpans(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"Name":"to-stdout"`) {
 		t.Fatalf("stdout exporter wrote %q", out.String())
+	}
+}
+
+// TestNoSpanIsLostWhileTheCollectorStalls: a burst of spans larger than the
+// OpenTelemetry SDK's default export queue (2048), ended while the collector
+// holds the first batch, all reach the collector once it answers.
+func TestNoSpanIsLostWhileTheCollectorStalls(t *testing.T) {
+	release := make(chan struct{})
+	var received atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		var batch []json.RawMessage
+		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		received.Add(int64(len(batch)))
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(srv.Close)
+	tr := newTracing(t, zipkinSpec(srv.URL+"/api/v2/spans", "1"))
+
+	const burst = 5000
+	for range burst {
+		_, span := tr.Start(context.Background(), "burst", trace.SpanKindServer)
+		span.End()
+	}
+	close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tr.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := received.Load(); got != burst {
+		t.Fatalf("collector received %d of %d spans", got, burst)
 	}
 }
