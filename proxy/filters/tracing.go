@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -70,6 +71,8 @@ func Tracing(t *telemetry.Tracing) pipeline.Filter {
 		return f
 	}
 	appID := t.AppID()
+	// Attribute slices are reused: SetAttributes copies them into the span.
+	attrPool := sync.Pool{New: func() any { s := make([]attribute.KeyValue, 0, 16); return &s }}
 	f.HTTP = func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			path := r.URL.Path
@@ -78,16 +81,27 @@ func Tracing(t *telemetry.Tracing) pipeline.Filter {
 				return
 			}
 			ctx, span := t.StartFromHeader(r.Context(), r.Header, path, trace.SpanKindClient)
-			tw := &traceWriter{ResponseWriter: w, traceparent: telemetry.FormatTraceparent(span.SpanContext()),
-				tracestate: span.SpanContext().TraceState().String(), status: http.StatusOK}
+			// StartFromHeader has just written the span's traceparent/tracestate into
+			// r.Header: the response carries the same values.
+			tw := &traceWriter{ResponseWriter: w, status: http.StatusOK}
+			if v := r.Header["Traceparent"]; len(v) > 0 {
+				tw.traceparent = v[0]
+			}
+			if v := r.Header["Tracestate"]; len(v) > 0 {
+				tw.tracestate = v[0]
+			}
 			r2 := r.WithContext(ctx)
 			defer func() {
 				if span.IsRecording() {
-					name, attrs := httpSpanAttributes(r2, path, tw.status)
+					ap := attrPool.Get().(*[]attribute.KeyValue)
+					name, attrs := httpSpanAttributes((*ap)[:0], r2, path, tw.status)
 					if name != "" {
 						span.SetName(name)
 					}
 					span.SetAttributes(attrs...)
+					clear(attrs)
+					*ap = attrs[:0]
+					attrPool.Put(ap)
 				}
 				telemetry.SetHTTPStatus(span, tw.status)
 				span.End()
@@ -193,10 +207,9 @@ func (w *traceWriter) Flush() {
 
 func (w *traceWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// httpSpanAttributes are daprd's attributes for an HTTP API span, and the
-// span's corrected name ("" to keep the path).
-func httpSpanAttributes(r *http.Request, path string, status int) (string, []attribute.KeyValue) {
-	attrs := make([]attribute.KeyValue, 0, 16)
+// httpSpanAttributes appends daprd's attributes for an HTTP API span to
+// attrs, and returns the span's corrected name ("" to keep the path).
+func httpSpanAttributes(attrs []attribute.KeyValue, r *http.Request, path string, status int) (string, []attribute.KeyValue) {
 	for k, vs := range r.Header {
 		if len(vs) == 0 || len(k) <= 5 || !strings.EqualFold(k[:5], "dapr-") || strings.EqualFold(k, APITokenHeader) {
 			continue
@@ -206,7 +219,7 @@ func httpSpanAttributes(r *http.Request, path string, status int) (string, []att
 	attrs = append(attrs,
 		attribute.String(attrDaprProtocol, "http"),
 		attribute.String(attrDaprAPI, r.Method+" "+path),
-		attribute.String(attrDaprStatusCode, strconv.Itoa(status)),
+		attribute.String(attrDaprStatusCode, statusCode(status)),
 		attribute.String(attrHTTPMethod, r.Method),
 		attribute.String(attrURLFull, r.RequestURI),
 	)
@@ -215,7 +228,8 @@ func httpSpanAttributes(r *http.Request, path string, status int) (string, []att
 	}
 
 	// /<version>/<api>/...
-	seg := strings.SplitN(strings.TrimPrefix(path, "/"), "/", 7)
+	var segs [7]string
+	seg := splitPath(segs[:0], path)
 	if len(seg) < 2 || !strings.HasPrefix(seg[0], "v1.0") {
 		// Invocation addressed by the dapr-app-id header: /<method>.
 		if id := r.Header.Get(grpcProxyAppIDKey); id != "" {
@@ -273,6 +287,42 @@ func httpSpanAttributes(r *http.Request, path string, status int) (string, []att
 		}
 	}
 	return "", attrs
+}
+
+// splitPath splits path (its leading "/" removed) at "/" into at most
+// cap(dst) segments, the last one keeping the rest, like strings.SplitN but
+// into dst (a caller's array, so nothing is allocated).
+func splitPath(dst []string, path string) []string {
+	rest := strings.TrimPrefix(path, "/")
+	for len(dst) < cap(dst)-1 {
+		seg, tail, found := strings.Cut(rest, "/")
+		if !found {
+			break
+		}
+		dst = append(dst, seg)
+		rest = tail
+	}
+	return append(dst, rest)
+}
+
+// statusCode is strconv.Itoa(code), without allocating for the statuses
+// nearly every call answers with.
+func statusCode(code int) string {
+	switch code {
+	case http.StatusOK:
+		return "200"
+	case http.StatusCreated:
+		return "201"
+	case http.StatusNoContent:
+		return "204"
+	case http.StatusBadRequest:
+		return "400"
+	case http.StatusNotFound:
+		return "404"
+	case http.StatusInternalServerError:
+		return "500"
+	}
+	return strconv.Itoa(code)
 }
 
 // spanAttributer is implemented by Dapr's generated request messages
