@@ -93,24 +93,17 @@ func (b *Broker) Init(ctx context.Context, md sdk.Metadata) error {
 		b.db = nil
 		return err
 	}
-	var watchConn *sql.Conn
-	if !cfg.inMemory() {
-		// Other processes' commits are seen through PRAGMA data_version on
-		// a connection of our own; in memory there are no other processes.
-		if watchConn, err = db.Conn(ictx); err != nil {
-			_ = db.Close()
-			b.db = nil
-			return fmt.Errorf("opening the change-watch connection: %w", err)
-		}
-	}
 	b.stop = make(chan struct{})
 	b.ops, b.writerDone = make(chan writeOp, maxGroupCommit), make(chan struct{})
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.writeLoop() }()
 	b.watch = newWatcher()
-	if watchConn != nil {
+	if !cfg.inMemory() {
+		// Other processes' commits are seen through PRAGMA data_version on
+		// a connection of our own, taken when the first subscription
+		// starts; in memory there are no other processes.
 		b.wg.Add(1)
-		go func() { defer b.wg.Done(); b.watch.poll(watchConn, b.stop) }()
+		go func() { defer b.wg.Done(); b.watch.poll(db, b.stop) }()
 	}
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.sweepLoop() }()

@@ -67,9 +67,16 @@ func (w *watcher) active() bool {
 	return w.subs > 0
 }
 
-// poll runs until stop is closed, then closes conn.
-func (w *watcher) poll(conn *sql.Conn, stop <-chan struct{}) {
-	defer conn.Close()
+// poll runs until stop is closed. It takes its own connection of db when
+// the first subscription arrives (an idle broker holds none) and closes it
+// on the way out.
+func (w *watcher) poll(db *sql.DB, stop <-chan struct{}) {
+	var conn *sql.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
 	var last int64 = -1
 	interval := pollMax
 	for {
@@ -87,8 +94,14 @@ func (w *watcher) poll(conn *sql.Conn, stop <-chan struct{}) {
 		case <-time.After(interval):
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		var err error
+		if conn == nil {
+			conn, err = db.Conn(ctx)
+		}
 		var v int64
-		err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
+		if err == nil {
+			err = conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
+		}
 		cancel()
 		if err != nil {
 			interval = pollMax
