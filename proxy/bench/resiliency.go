@@ -23,8 +23,7 @@ const goalPolicyCost = 0.85
 
 // zipkinCollector is a minimal Zipkin v2 endpoint: it accepts POST /api/v2/spans (a JSON array)
 // and counts the spans. It runs on the bench's own cores, where a real collector would not, so it
-// does as little as counting exactly allows: one pass over the array's structure (countSpans),
-// not a JSON decode.
+// does as little as counting allows (countSpans), not a JSON decode.
 type zipkinCollector struct {
 	srv     *http.Server
 	url     string
@@ -63,88 +62,16 @@ func startZipkin() (*zipkinCollector, error) {
 	return z, nil
 }
 
-// countSpans counts the elements of a Zipkin v2 POST body, a JSON array of span objects. It
-// follows only the structure (strings, with their escapes, and nesting), which is enough to count
-// exactly; an element that is not an object, an empty element or an unterminated array or string
-// is an error.
+// countSpans counts the spans of a Zipkin v2 POST body (a JSON array of span objects) by their
+// "traceId" keys: every span has exactly one, and the sequence cannot occur inside a JSON string
+// (its quotes would be escaped). The suite checks the total against the spans the sidecars report
+// creating, so a miscount cannot pass unnoticed.
 func countSpans(b []byte) (int, error) {
-	i := skipJSONSpace(b, 0)
-	if i == len(b) || b[i] != '[' {
+	b = bytes.TrimSpace(b)
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
 		return 0, errors.New("want a JSON array of spans")
 	}
-	n, depth, inElem := 0, 0, false
-	for i++; i < len(b); i++ {
-		switch c := b[i]; c {
-		case ' ', '\t', '\n', '\r':
-		case '"':
-			end := closingQuote(b, i+1)
-			if end < 0 {
-				return 0, errors.New("unterminated string")
-			}
-			if depth == 0 {
-				return 0, fmt.Errorf("element %d is not a span object", n+1)
-			}
-			i = end
-		case '{', '[':
-			if depth == 0 {
-				if inElem || c != '{' {
-					return 0, fmt.Errorf("element %d is not a span object", n+1)
-				}
-				n, inElem = n+1, true
-			}
-			depth++
-		case '}', ']':
-			if depth > 0 {
-				depth--
-				continue
-			}
-			if c != ']' || (n > 0 && !inElem) {
-				return 0, errors.New("malformed array")
-			}
-			if skipJSONSpace(b, i+1) != len(b) {
-				return 0, errors.New("data after the array")
-			}
-			return n, nil
-		case ',':
-			if depth == 0 {
-				if !inElem {
-					return 0, errors.New("empty element")
-				}
-				inElem = false
-			}
-		default:
-			if depth == 0 {
-				return 0, fmt.Errorf("element %d is not a span object", n+1)
-			}
-		}
-	}
-	return 0, errors.New("unterminated array")
-}
-
-func skipJSONSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// closingQuote is the index of the quote ending the string whose contents start at b[from], or -1.
-func closingQuote(b []byte, from int) int {
-	for {
-		j := bytes.IndexByte(b[from:], '"')
-		if j < 0 {
-			return -1
-		}
-		j += from
-		esc := 0
-		for k := j - 1; k >= from && b[k] == '\\'; k-- {
-			esc++
-		}
-		if esc%2 == 0 {
-			return j
-		}
-		from = j + 1
-	}
+	return bytes.Count(b, []byte(`"traceId":`)), nil
 }
 
 // waitFor waits until at least want spans have arrived, at most within, and returns the count.
