@@ -70,7 +70,7 @@ func newBatcher(conn *grpc.ClientConn, stats *batchStats) *batcher {
 // outgoing metadata), directly when a slot is free, else in the next batch.
 func (b *batcher) invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	b.mu.Lock()
-	if b.inflight < batchInflight || len(opts) > 0 {
+	if b.inflight < batchInflight || !batchable(opts) {
 		b.inflight++
 		b.mu.Unlock()
 		err := b.conn.Invoke(ctx, method, args, reply, opts...)
@@ -87,7 +87,7 @@ func (b *batcher) invoke(ctx context.Context, method string, args, reply any, op
 	if b.inflight < batchInflight { // a slot freed meanwhile
 		b.inflight++
 		b.mu.Unlock()
-		err := b.conn.Invoke(ctx, method, args, reply)
+		err := b.conn.Invoke(ctx, method, args, reply, opts...)
 		b.release()
 		return err
 	}
@@ -102,6 +102,18 @@ func (b *batcher) invoke(ctx context.Context, method string, args, reply any, op
 	case <-ctx.Done():
 		return grpcstatus.FromContextError(ctx.Err()).Err()
 	}
+}
+
+// batchable reports whether a call with opts can travel in a batch: only
+// grpc.StaticMethod (which newer generated clients always pass) may be set;
+// other options (headers, trailers, size limits) need a call of their own.
+func batchable(opts []grpc.CallOption) bool {
+	for _, o := range opts {
+		if _, ok := o.(grpc.StaticMethodCallOption); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func newQueued(ctx context.Context, method string, args any) (*queued, error) {

@@ -11,6 +11,10 @@ import (
 	"time"
 
 	componentsv1 "github.com/dapr/dapr/pkg/proto/components/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	ocomponentsv1 "github.com/outrigger/outrigger/proto/gen/outrigger/components/v1"
 )
 
 // TestBatchingUnderLoad drives an SDK-built plugin (state-sqlite, which
@@ -68,4 +72,38 @@ func TestBatchingUnderLoad(t *testing.T) {
 			2*workers*rounds, st.Batches, st.BatchedCalls)
 	}
 	t.Logf("%d calls: %d batches carried %d of them", 2*workers*rounds, st.Batches, st.BatchedCalls)
+}
+
+// optsRecorder is a grpc.ClientConnInterface that keeps the call options a
+// generated client passes.
+type optsRecorder struct {
+	grpc.ClientConnInterface
+	opts []grpc.CallOption
+}
+
+func (r *optsRecorder) Invoke(_ context.Context, _ string, _, _ any, opts ...grpc.CallOption) error {
+	r.opts = opts
+	return nil
+}
+
+// TestGeneratedClientsAreBatchable checks that the calls the sidecar's
+// generated clients make (Dapr's, and Outrigger's own, whose newer generator
+// adds grpc.StaticMethod to every call) can travel in a batch, and that a
+// call asking for its response header cannot.
+func TestGeneratedClientsAreBatchable(t *testing.T) {
+	ctx := context.Background()
+	var r optsRecorder
+	_, _ = ocomponentsv1.NewLockStoreClient(&r).TryLock(ctx, &ocomponentsv1.LockStoreTryLockRequest{})
+	if !batchable(r.opts) {
+		t.Errorf("LockStore.TryLock passes %v: not batchable", r.opts)
+	}
+	_, _ = componentsv1.NewStateStoreClient(&r).Get(ctx, &componentsv1.GetRequest{})
+	if !batchable(r.opts) {
+		t.Errorf("StateStore.Get passes %v: not batchable", r.opts)
+	}
+	var md metadata.MD
+	_, _ = componentsv1.NewStateStoreClient(&r).Get(ctx, &componentsv1.GetRequest{}, grpc.Header(&md))
+	if batchable(r.opts) {
+		t.Error("a call asking for its response header was batchable")
+	}
 }
