@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,11 @@ const (
 	batchInflight = 2
 	// batchMax caps the calls in one batch.
 	batchMax = 128
+	// batchMaxBytes caps a batch's serialized requests, well under gRPC's
+	// default 4 MiB receive limit of a plugin's server. A call whose request
+	// alone is larger than this never waits for a batch: it goes out as a
+	// plain call at once, as it would to a plugin without batching.
+	batchMaxBytes = 1 << 20
 )
 
 // batcher coalesces unary calls to one plugin connection under load: while
@@ -69,8 +75,11 @@ func newBatcher(conn *grpc.ClientConn, stats *batchStats) *batcher {
 // invoke makes one unary call on b.conn (ctx already carries the call's
 // outgoing metadata), directly when a slot is free, else in the next batch.
 func (b *batcher) invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	if !batchable(opts) || tooBig(args) {
+		return b.conn.Invoke(ctx, method, args, reply, opts...)
+	}
 	b.mu.Lock()
-	if b.inflight < batchInflight || !batchable(opts) {
+	if b.inflight < batchInflight {
 		b.inflight++
 		b.mu.Unlock()
 		err := b.conn.Invoke(ctx, method, args, reply, opts...)
@@ -116,6 +125,12 @@ func batchable(opts []grpc.CallOption) bool {
 	return true
 }
 
+// tooBig reports whether args would not fit in a batch.
+func tooBig(args any) bool {
+	msg, ok := args.(proto.Message)
+	return !ok || proto.Size(msg) > batchMaxBytes
+}
+
 func newQueued(ctx context.Context, method string, args any) (*queued, error) {
 	msg, ok := args.(proto.Message)
 	if !ok {
@@ -145,7 +160,14 @@ func (b *batcher) release() {
 		b.mu.Unlock()
 		return
 	}
-	n := min(len(b.queue), batchMax)
+	n, size := 0, 0
+	for n < len(b.queue) && n < batchMax {
+		size += len(b.queue[n].call.GetRequest())
+		if n > 0 && size > batchMaxBytes {
+			break
+		}
+		n++
+	}
 	batch := b.queue[:n:n]
 	b.queue = b.queue[n:]
 	if len(b.queue) == 0 {
@@ -190,7 +212,9 @@ func (b *batcher) send(batch []*queued) {
 	b.stats.batches.Add(1)
 	b.stats.calls.Add(int64(len(live)))
 	var resp ocomponentsv1.UnaryBatchCallResponse
-	if err := b.conn.Invoke(ctx, "/"+batchService+"/Call", req, &resp); err != nil {
+	// The answers of many calls may together pass gRPC's default 4 MiB
+	// receive limit, which each of them alone would not.
+	if err := b.conn.Invoke(ctx, "/"+batchService+"/Call", req, &resp, grpc.MaxCallRecvMsgSize(math.MaxInt32)); err != nil {
 		for _, q := range live {
 			q.done <- outcome{err: err}
 		}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,12 +40,33 @@ func TestBatchingUnderLoad(t *testing.T) {
 	}
 	cl := componentsv1.NewStateStoreClient(c.Conn())
 	const workers, rounds = 48, 20
+	hammer(t, ctx, cl, workers, rounds, func(w, r int) string { return fmt.Sprintf("w%d-r%d", w, r) })
+	st := e.host.Plugins()[0]
+	if st.Batches == 0 || st.BatchedCalls <= st.Batches {
+		t.Errorf("after %d concurrent calls: %d batches carrying %d calls; want batches of more than one call",
+			2*workers*rounds, st.Batches, st.BatchedCalls)
+	}
+	t.Logf("%d calls: %d batches carried %d of them", 2*workers*rounds, st.Batches, st.BatchedCalls)
+
+	// Large values: batches stay under the plugin's 4 MiB receive limit (a
+	// batch of these 600 KiB writes would otherwise pass it), and a value
+	// over the batch size limit goes out as a plain call.
+	big := strings.Repeat("x", 600<<10)
+	hammer(t, ctx, cl, 16, 4, func(w, r int) string { return fmt.Sprintf("%s-w%d-r%d", big, w, r) })
+	huge := strings.Repeat("y", 3<<20)
+	hammer(t, ctx, cl, 4, 2, func(w, r int) string { return fmt.Sprintf("%s-w%d-r%d", huge, w, r) })
+}
+
+// hammer runs workers that each set and get their own key rounds times,
+// checking every answer is their own latest value.
+func hammer(t *testing.T, ctx context.Context, cl componentsv1.StateStoreClient, workers, rounds int, value func(w, r int) string) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
 		wg.Go(func() {
 			for r := range rounds {
-				key, val := fmt.Sprintf("w%d", w), fmt.Sprintf("w%d-r%d", w, r)
+				key, val := fmt.Sprintf("w%d", w), value(w, r)
 				if _, err := cl.Set(ctx, &componentsv1.SetRequest{Key: key, Value: []byte(val)}); err != nil {
 					errs <- fmt.Errorf("set %s: %w", key, err)
 					return
@@ -55,7 +77,7 @@ func TestBatchingUnderLoad(t *testing.T) {
 					return
 				}
 				if string(got.GetData()) != val {
-					errs <- fmt.Errorf("get %s = %q, want %q (another caller's answer?)", key, got.GetData(), val)
+					errs <- fmt.Errorf("get %s = %d bytes, want %d (another caller's answer?)", key, len(got.GetData()), len(val))
 					return
 				}
 			}
@@ -66,12 +88,6 @@ func TestBatchingUnderLoad(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	st := e.host.Plugins()[0]
-	if st.Batches == 0 || st.BatchedCalls <= st.Batches {
-		t.Errorf("after %d concurrent calls: %d batches carrying %d calls; want batches of more than one call",
-			2*workers*rounds, st.Batches, st.BatchedCalls)
-	}
-	t.Logf("%d calls: %d batches carried %d of them", 2*workers*rounds, st.Batches, st.BatchedCalls)
 }
 
 // optsRecorder is a grpc.ClientConnInterface that keeps the call options a
