@@ -207,42 +207,64 @@ func (s *Store) tryLock(ctx context.Context, db execer, req *sdk.TryLockRequest)
 // request order. Any failure fails the whole call: the SDK then runs each
 // TryLock on its own.
 func (s *Store) BulkTryLock(ctx context.Context, reqs []*sdk.TryLockRequest) ([]sdk.TryLockResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	defer cancel()
-	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE via _txlock
-	if err != nil {
-		return nil, fmt.Errorf("locking %d resources: %w", len(reqs), err)
-	}
-	defer func() { _ = tx.Rollback() }()
 	out := make([]sdk.TryLockResult, len(reqs))
-	for i, r := range reqs {
-		if out[i].Success, err = s.tryLock(ctx, tx, r); err != nil {
-			return nil, err
+	err := s.inTx(ctx, fmt.Sprintf("locking %d resources", len(reqs)), func(ctx context.Context, tx *sql.Tx) (err error) {
+		for i, r := range reqs {
+			if out[i].Success, err = s.tryLock(ctx, tx, r); err != nil {
+				return err
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("locking %d resources: %w", len(reqs), err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // Unlock deletes the row for its owner; missing or expired rows do not exist.
-func (s *Store) Unlock(ctx context.Context, req *sdk.UnlockRequest) (sdk.UnlockStatus, error) {
+func (s *Store) Unlock(ctx context.Context, req *sdk.UnlockRequest) (st sdk.UnlockStatus, err error) {
+	err = s.inTx(ctx, fmt.Sprintf("unlocking %q", req.ResourceID), func(ctx context.Context, tx *sql.Tx) error {
+		st, err = s.unlock(ctx, tx, req)
+		return err
+	})
+	return st, err
+}
+
+// BulkUnlock releases several leases in one transaction, as BulkTryLock.
+func (s *Store) BulkUnlock(ctx context.Context, reqs []*sdk.UnlockRequest) ([]sdk.UnlockResult, error) {
+	out := make([]sdk.UnlockResult, len(reqs))
+	err := s.inTx(ctx, fmt.Sprintf("unlocking %d resources", len(reqs)), func(ctx context.Context, tx *sql.Tx) (err error) {
+		for i, r := range reqs {
+			if out[i].Status, err = s.unlock(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// inTx runs fn in one BEGIN IMMEDIATE transaction under the store's
+// timeout and commits it; what names the work in errors.
+func (s *Store) inTx(ctx context.Context, what string, fn func(context.Context, *sql.Tx) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
 	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE via _txlock
 	if err != nil {
-		return 0, fmt.Errorf("unlocking %q: %w", req.ResourceID, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	st, err := s.unlock(ctx, tx, req)
-	if err != nil {
-		return 0, err
+	if err := fn(ctx, tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("unlocking %q: %w", req.ResourceID, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return st, nil
+	return nil
 }
 
 // unlock releases req's lease within tx.
@@ -266,27 +288,6 @@ func (s *Store) unlock(ctx context.Context, tx *sql.Tx, req *sdk.UnlockRequest) 
 		return 0, fmt.Errorf("unlocking %q: %w", req.ResourceID, err)
 	}
 	return sdk.UnlockSuccess, nil
-}
-
-// BulkUnlock releases several leases in one transaction, as BulkTryLock.
-func (s *Store) BulkUnlock(ctx context.Context, reqs []*sdk.UnlockRequest) ([]sdk.UnlockResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
-	defer cancel()
-	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE via _txlock
-	if err != nil {
-		return nil, fmt.Errorf("unlocking %d resources: %w", len(reqs), err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	out := make([]sdk.UnlockResult, len(reqs))
-	for i, r := range reqs {
-		if out[i].Status, err = s.unlock(ctx, tx, r); err != nil {
-			return nil, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("unlocking %d resources: %w", len(reqs), err)
-	}
-	return out, nil
 }
 
 // sweep deletes expired leases.
