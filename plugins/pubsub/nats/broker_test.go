@@ -59,7 +59,7 @@ func TestConformance(t *testing.T) {
 	maxPayload := needNATS(t)
 	md := sdk.Metadata{"natsURL": natsURL, "ackWait": "2s", "memoryStorage": "true"}
 	sdktest.ExercisePubSub(t, newBroker, md,
-		sdktest.RedeliveryWithin(5*time.Second), sdktest.ReadyWithin(5*time.Second),
+		sdktest.RedeliveryWithin(15*time.Second), sdktest.ReadyWithin(15*time.Second),
 		// The server's max_payload bounds a message (1 MiB by default),
 		// headers included.
 		sdktest.LargeMessageSize(maxPayload-4096))
@@ -69,7 +69,7 @@ func TestOrderedSingle(t *testing.T) {
 	needNATS(t)
 	md := sdk.Metadata{"natsURL": natsURL, "ackWait": "2s", "memoryStorage": "true", "concurrency": "single"}
 	sdktest.ExercisePubSub(t, newBroker, md, sdktest.Ordered(),
-		sdktest.RedeliveryWithin(5*time.Second), sdktest.ReadyWithin(5*time.Second), sdktest.LargeMessageSize(64<<10))
+		sdktest.RedeliveryWithin(15*time.Second), sdktest.ReadyWithin(15*time.Second), sdktest.LargeMessageSize(64<<10))
 }
 
 func TestInitErrors(t *testing.T) {
