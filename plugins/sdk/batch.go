@@ -230,3 +230,60 @@ func failed(st *status.Status) *ocomponentsv1.UnaryResult {
 func errResult(err error) *ocomponentsv1.UnaryResult {
 	return failed(status.Convert(wireError(err)))
 }
+
+// bulkOf is an instance's bulk capability T (as returned with err by an
+// instance lookup), if it has one.
+func bulkOf[T, S any](inst S, err error) (T, bool) {
+	var zero T
+	if err != nil {
+		return zero, false
+	}
+	t, ok := any(inst).(T)
+	return t, ok
+}
+
+// mergeAll is the shape of every merger: decode each request (declining
+// unless all decode and qualify), run them as one bulk call (declining when
+// it fails or answers another count, so each call then runs alone and gets
+// its own exact error), and turn each answer into its call's result
+// (declining when result says the answers do not match the requests).
+func mergeAll[Req, Res any](raws [][]byte, decode func([]byte) (Req, bool), bulk func([]Req) ([]Res, error),
+	result func(Req, Res) (*ocomponentsv1.UnaryResult, bool)) ([]*ocomponentsv1.UnaryResult, bool) {
+	reqs := make([]Req, len(raws))
+	for i, raw := range raws {
+		req, ok := decode(raw)
+		if !ok {
+			return nil, false
+		}
+		reqs[i] = req
+	}
+	res, err := bulk(reqs)
+	if err != nil || len(res) != len(reqs) {
+		return nil, false
+	}
+	out := make([]*ocomponentsv1.UnaryResult, len(res))
+	for i := range res {
+		r, ok := result(reqs[i], res[i])
+		if !ok {
+			return nil, false
+		}
+		out[i] = r
+	}
+	return out, true
+}
+
+// decodeAs unmarshals raw into a new M and converts it with conv, which
+// also says whether the request may be merged.
+func decodeAs[M any, PM interface {
+	*M
+	proto.Message
+}, Req any](conv func(PM) (Req, bool)) func([]byte) (Req, bool) {
+	return func(raw []byte) (Req, bool) {
+		m := PM(new(M))
+		if proto.Unmarshal(raw, m) != nil {
+			var zero Req
+			return zero, false
+		}
+		return conv(m)
+	}
+}

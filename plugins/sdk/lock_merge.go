@@ -3,8 +3,6 @@ package sdk
 import (
 	"context"
 
-	"google.golang.org/protobuf/proto"
-
 	ocomponentsv1 "github.com/outrigger/outrigger/proto/gen/outrigger/components/v1"
 )
 
@@ -23,65 +21,39 @@ func (s *lockServer) merger(method string) merger {
 }
 
 func (s *lockServer) mergeTryLocks(ctx context.Context, raws [][]byte) ([]*ocomponentsv1.UnaryResult, bool) {
-	st, err := s.instances.get(ctx)
-	if err != nil {
-		return nil, false
-	}
-	bl, ok := st.(BulkLocker)
+	bl, ok := bulkOf[BulkLocker](s.instances.get(ctx))
 	if !ok {
 		return nil, false
 	}
-	reqs := make([]*TryLockRequest, len(raws))
-	for i, raw := range raws {
-		var r ocomponentsv1.LockStoreTryLockRequest
-		if proto.Unmarshal(raw, &r) != nil || r.GetResourceId() == "" || r.GetLockOwner() == "" || r.GetExpiryInSeconds() <= 0 {
-			return nil, false
-		}
-		reqs[i] = &TryLockRequest{ResourceID: r.GetResourceId(), LockOwner: r.GetLockOwner(), ExpiryInSeconds: r.GetExpiryInSeconds()}
-	}
-	res, err := bl.BulkTryLock(ctx, reqs)
-	if err != nil || len(res) != len(reqs) {
-		return nil, false
-	}
-	out := make([]*ocomponentsv1.UnaryResult, len(res))
-	for i, r := range res {
-		if r.Err != nil {
-			out[i] = errResult(r.Err)
-			continue
-		}
-		out[i] = succeeded(&ocomponentsv1.LockStoreTryLockResponse{Success: r.Success})
-	}
-	return out, true
+	return mergeAll(raws,
+		decodeAs(func(r *ocomponentsv1.LockStoreTryLockRequest) (*TryLockRequest, bool) {
+			return &TryLockRequest{ResourceID: r.GetResourceId(), LockOwner: r.GetLockOwner(), ExpiryInSeconds: r.GetExpiryInSeconds()},
+				r.GetResourceId() != "" && r.GetLockOwner() != "" && r.GetExpiryInSeconds() > 0
+		}),
+		func(reqs []*TryLockRequest) ([]TryLockResult, error) { return bl.BulkTryLock(ctx, reqs) },
+		func(_ *TryLockRequest, r TryLockResult) (*ocomponentsv1.UnaryResult, bool) {
+			if r.Err != nil {
+				return errResult(r.Err), true
+			}
+			return succeeded(&ocomponentsv1.LockStoreTryLockResponse{Success: r.Success}), true
+		})
 }
 
 func (s *lockServer) mergeUnlocks(ctx context.Context, raws [][]byte) ([]*ocomponentsv1.UnaryResult, bool) {
-	st, err := s.instances.get(ctx)
-	if err != nil {
-		return nil, false
-	}
-	bu, ok := st.(BulkUnlocker)
+	bu, ok := bulkOf[BulkUnlocker](s.instances.get(ctx))
 	if !ok {
 		return nil, false
 	}
-	reqs := make([]*UnlockRequest, len(raws))
-	for i, raw := range raws {
-		var r ocomponentsv1.LockStoreUnlockRequest
-		if proto.Unmarshal(raw, &r) != nil || r.GetResourceId() == "" || r.GetLockOwner() == "" {
-			return nil, false
-		}
-		reqs[i] = &UnlockRequest{ResourceID: r.GetResourceId(), LockOwner: r.GetLockOwner()}
-	}
-	res, err := bu.BulkUnlock(ctx, reqs)
-	if err != nil || len(res) != len(reqs) {
-		return nil, false
-	}
-	out := make([]*ocomponentsv1.UnaryResult, len(res))
-	for i, r := range res {
-		if r.Err != nil {
-			out[i] = errResult(r.Err)
-			continue
-		}
-		out[i] = succeeded(&ocomponentsv1.LockStoreUnlockResponse{Status: unlockStatusToWire(r.Status)})
-	}
-	return out, true
+	return mergeAll(raws,
+		decodeAs(func(r *ocomponentsv1.LockStoreUnlockRequest) (*UnlockRequest, bool) {
+			return &UnlockRequest{ResourceID: r.GetResourceId(), LockOwner: r.GetLockOwner()},
+				r.GetResourceId() != "" && r.GetLockOwner() != ""
+		}),
+		func(reqs []*UnlockRequest) ([]UnlockResult, error) { return bu.BulkUnlock(ctx, reqs) },
+		func(_ *UnlockRequest, r UnlockResult) (*ocomponentsv1.UnaryResult, bool) {
+			if r.Err != nil {
+				return errResult(r.Err), true
+			}
+			return succeeded(&ocomponentsv1.LockStoreUnlockResponse{Status: unlockStatusToWire(r.Status)}), true
+		})
 }

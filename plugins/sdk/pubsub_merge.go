@@ -28,11 +28,7 @@ func (s *pubsubServer) merger(method string) merger {
 }
 
 func (s *pubsubServer) mergePublishes(ctx context.Context, raws [][]byte) ([]*ocomponentsv1.UnaryResult, bool) {
-	ps, err := s.instance(ctx)
-	if err != nil {
-		return nil, false
-	}
-	bp, ok := ps.(BulkPublisher)
+	bp, ok := bulkOf[BulkPublisher](s.instance(ctx))
 	if !ok {
 		return nil, false
 	}
