@@ -73,35 +73,25 @@ func newBatcher(conn *grpc.ClientConn, stats *batchStats) *batcher {
 }
 
 // invoke makes one unary call on b.conn (ctx already carries the call's
-// outgoing metadata), directly when a slot is free, else in the next batch.
+// outgoing metadata): at once as a plain call when a slot is free (or the
+// call cannot travel in a batch), else in the next batch.
 func (b *batcher) invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	if !batchable(opts) || tooBig(args) {
+	if !batchable(opts) {
 		return b.conn.Invoke(ctx, method, args, reply, opts...)
 	}
-	b.mu.Lock()
-	if b.inflight < batchInflight {
-		b.inflight++
-		b.mu.Unlock()
-		err := b.conn.Invoke(ctx, method, args, reply, opts...)
-		b.release()
-		return err
+	if b.acquire() {
+		return b.direct(ctx, method, args, reply, opts)
 	}
-	b.mu.Unlock()
-
 	q, err := newQueued(ctx, method, args)
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	if b.inflight < batchInflight { // a slot freed meanwhile
-		b.inflight++
-		b.mu.Unlock()
-		err := b.conn.Invoke(ctx, method, args, reply, opts...)
-		b.release()
-		return err
+	if len(q.call.GetRequest()) > batchMaxBytes {
+		return b.conn.Invoke(ctx, method, args, reply, opts...) // too big to batch
 	}
-	b.queue = append(b.queue, q)
-	b.mu.Unlock()
+	if !b.enqueue(q) { // a slot freed meanwhile
+		return b.direct(ctx, method, args, reply, opts)
+	}
 	select {
 	case o := <-q.done:
 		if o.err != nil {
@@ -111,6 +101,37 @@ func (b *batcher) invoke(ctx context.Context, method string, args, reply any, op
 	case <-ctx.Done():
 		return grpcstatus.FromContextError(ctx.Err()).Err()
 	}
+}
+
+// acquire takes an in-flight slot if one is free.
+func (b *batcher) acquire() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inflight < batchInflight {
+		b.inflight++
+		return true
+	}
+	return false
+}
+
+// enqueue queues q for the next batch, unless a slot is free: then it takes
+// the slot instead and reports false.
+func (b *batcher) enqueue(q *queued) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inflight < batchInflight {
+		b.inflight++
+		return false
+	}
+	b.queue = append(b.queue, q)
+	return true
+}
+
+// direct makes a plain call in the slot the caller holds, then releases it.
+func (b *batcher) direct(ctx context.Context, method string, args, reply any, opts []grpc.CallOption) error {
+	err := b.conn.Invoke(ctx, method, args, reply, opts...)
+	b.release()
+	return err
 }
 
 // batchable reports whether a call with opts can travel in a batch: only
@@ -123,12 +144,6 @@ func batchable(opts []grpc.CallOption) bool {
 		}
 	}
 	return true
-}
-
-// tooBig reports whether args would not fit in a batch.
-func tooBig(args any) bool {
-	msg, ok := args.(proto.Message)
-	return !ok || proto.Size(msg) > batchMaxBytes
 }
 
 func newQueued(ctx context.Context, method string, args any) (*queued, error) {
