@@ -19,6 +19,7 @@ import (
 // service: the plugin hop with no sidecar in front. Its rows show what the protocol the
 // issue mandates (gRPC to an out-of-process plugin) costs by itself on this machine.
 type pluginHop struct {
+	dir  string // its sockets folder
 	proc *proc
 	conn *grpc.ClientConn
 	st   componentsv1.StateStoreClient
@@ -42,7 +43,7 @@ func startPluginHop(ctx context.Context, e *env) (*pluginHop, error) {
 		return nil, err
 	}
 	e.track(p)
-	h := &pluginHop{proc: p}
+	h := &pluginHop{dir: dir, proc: p}
 	sock := filepath.Join(dir, "redis.sock")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -50,29 +51,29 @@ func startPluginHop(ctx context.Context, e *env) (*pluginHop, error) {
 			break
 		}
 		if exited, werr := p.exitErr(); exited {
+			h.close()
 			return nil, fmt.Errorf("plugin hop: state-redis exited before serving: %v; output: %s", werr, p.logs)
 		}
 		if time.Now().After(deadline) {
-			p.Stop(time.Second)
+			h.close()
 			return nil, fmt.Errorf("plugin hop: no socket %s after 10s; output: %s", sock, p.logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	h.conn, err = grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		p.Stop(time.Second)
+		h.close()
 		return nil, fmt.Errorf("plugin hop: dial %s: %w", sock, err)
 	}
 	h.st = componentsv1.NewStateStoreClient(h.conn)
 	h.ctx = metadata.AppendToOutgoingContext(context.Background(), "x-component-instance", pluginHopInstance)
-	ictx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	ictx, cancel := context.WithTimeout(mergeMD(ctx, h.ctx), 10*time.Second)
 	defer cancel()
 	_, err = h.st.Init(ictx, &componentsv1.InitRequest{Metadata: &componentsv1.MetadataRequest{Properties: map[string]string{"redisHost": e.o.redisAddr}}})
 	if err != nil {
 		h.close()
 		return nil, fmt.Errorf("plugin hop: Init: %w; output: %s", err, p.logs)
 	}
-	go func() { <-ctx.Done(); h.close() }()
 	return h, nil
 }
 
@@ -81,6 +82,7 @@ func (h *pluginHop) close() {
 		_ = h.conn.Close()
 	}
 	h.proc.Stop(2 * time.Second)
+	_ = os.RemoveAll(h.dir)
 }
 
 // get and set are the plugin calls a sidecar makes for a state get and save.
