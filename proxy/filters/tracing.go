@@ -219,7 +219,7 @@ func httpSpanAttributes(attrs []attribute.KeyValue, r *http.Request, path string
 	attrs = append(attrs,
 		attribute.String(attrDaprProtocol, "http"),
 		attribute.String(attrDaprAPI, r.Method+" "+path),
-		attribute.String(attrDaprStatusCode, statusCode(status)),
+		attribute.String(attrDaprStatusCode, strconv.Itoa(status)),
 		attribute.String(attrHTTPMethod, r.Method),
 		attribute.String(attrURLFull, r.RequestURI),
 	)
@@ -228,8 +228,7 @@ func httpSpanAttributes(attrs []attribute.KeyValue, r *http.Request, path string
 	}
 
 	// /<version>/<api>/...
-	var segs [7]string
-	seg := splitPath(segs[:0], path)
+	seg := strings.SplitN(strings.TrimPrefix(path, "/"), "/", 7)
 	if len(seg) < 2 || !strings.HasPrefix(seg[0], "v1.0") {
 		// Invocation addressed by the dapr-app-id header: /<method>.
 		if id := r.Header.Get(grpcProxyAppIDKey); id != "" {
@@ -287,42 +286,6 @@ func httpSpanAttributes(attrs []attribute.KeyValue, r *http.Request, path string
 		}
 	}
 	return "", attrs
-}
-
-// splitPath splits path (its leading "/" removed) at "/" into at most
-// cap(dst) segments, the last one keeping the rest, like strings.SplitN but
-// into dst (a caller's array, so nothing is allocated).
-func splitPath(dst []string, path string) []string {
-	rest := strings.TrimPrefix(path, "/")
-	for len(dst) < cap(dst)-1 {
-		seg, tail, found := strings.Cut(rest, "/")
-		if !found {
-			break
-		}
-		dst = append(dst, seg)
-		rest = tail
-	}
-	return append(dst, rest)
-}
-
-// statusCode is strconv.Itoa(code), without allocating for the statuses
-// nearly every call answers with.
-func statusCode(code int) string {
-	switch code {
-	case http.StatusOK:
-		return "200"
-	case http.StatusCreated:
-		return "201"
-	case http.StatusNoContent:
-		return "204"
-	case http.StatusBadRequest:
-		return "400"
-	case http.StatusNotFound:
-		return "404"
-	case http.StatusInternalServerError:
-		return "500"
-	}
-	return strconv.Itoa(code)
 }
 
 // spanAttributer is implemented by Dapr's generated request messages
