@@ -27,9 +27,16 @@ import (
 const (
 	cmdEcho  = "__echo"
 	cmdProxy = "__proxy"
+	cmdFloor = "__floor" // no-op Dapr HTTP + gRPC server: the ceiling rows (floor.go)
 )
 
-// listenLinePrefix starts the first stdout line of a child, followed by its listening address.
+// isChildRole reports whether arg names one of the hidden child roles.
+func isChildRole(arg string) bool {
+	return arg == cmdEcho || arg == cmdProxy || arg == cmdFloor
+}
+
+// listenLinePrefix starts the first stdout line of a child, followed by its listening address
+// (the floor child: "http=<addr> grpc=<addr>", see parseFloorAddrs).
 const listenLinePrefix = "LISTENING "
 
 // runChild serves one child role until SIGTERM/SIGINT. args excludes the subcommand itself.
@@ -41,6 +48,11 @@ func runChild(role string, args []string, log *slog.Logger) error {
 	}
 	var h http.Handler
 	switch role {
+	case cmdFloor:
+		if fs.NArg() > 0 || *target != "" {
+			return fmt.Errorf("%s takes no arguments", role)
+		}
+		return runFloor(log)
 	case cmdEcho:
 		h = echoHandler()
 	case cmdProxy:

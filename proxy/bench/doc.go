@@ -30,13 +30,20 @@
 //     A probe (an app method failing each token's first call) tells whether the policy is applied;
 //     when it is not, the row is labelled tracing-only and the table says so.
 //
+// The state and lock suites also have "floor" rows (get/set/lock floor http|grpc, at -c workers):
+// the same requests, from the same clients, answered by a no-op Go server in its own process
+// (`__floor`: a plain net/http server and a plain grpc-go DaprServer with fixed answers). They
+// measure the ceiling of any Go server on this machine; an informational line among the goals
+// (no verdict) gives its share of direct throughput next to the sidecar's.
+//
 // A suite whose plugin binary is missing from plugins/ beside -outrigger prints a SKIPPED line.
 // Package loadgen drives every suite's closed loop (Run for HTTP, RunOps for any operation).
 //
 // Invocation suite. // Data flow: the bench re-executes its own binary with hidden subcommands to start the echo apps
 // (`__echo`) and the baseline proxies (`__proxy`, a stock httputil.ReverseProxy), so every proxy
 // under test is a separate process and its CPU is measured the same way; each child reports its
-// listening address on its first stdout line. Outrigger sidecars are started from -outrigger with
+// listening address on its first stdout line ("LISTENING <addr>"; the floor child, with two
+// listeners, "LISTENING http=<addr> grpc=<addr>"). Outrigger sidecars are started from -outrigger with
 // daprd-style flags on free loopback ports (the first on a random gossip port, the second joining
 // it), an empty resources directory, a private plugin sockets directory and a private OUTRIGGER_HOME,
 // so the bench never touches the user's own sidecars. Then, for each scenario:

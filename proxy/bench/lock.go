@@ -95,55 +95,84 @@ func runLock(ctx context.Context, e *env) (*suiteReport, error) {
 		}
 		return err
 	}
-	viaHTTP := func(ctx context.Context, w int) error {
-		b, err := doHTTP(ctx, hc, http.MethodPost, sc.url("/v1.0-alpha1/lock/"+lockStoreName), "application/json", httpBodies[w].lock, http.StatusOK)
-		if err != nil {
-			return err
+	// viaHTTPTo and viaGRPCTo make the same two calls (lock, then unlock) to a sidecar or to the
+	// floor: url maps a path to the server's address.
+	viaHTTPTo := func(url func(string) string) func(context.Context, int) error {
+		return func(ctx context.Context, w int) error {
+			b, err := doHTTP(ctx, hc, http.MethodPost, url("/v1.0-alpha1/lock/"+lockStoreName), "application/json", httpBodies[w].lock, http.StatusOK)
+			if err != nil {
+				return err
+			}
+			var got struct {
+				Success bool `json:"success"`
+			}
+			if err := json.Unmarshal(b, &got); err != nil || !got.Success {
+				return fmt.Errorf("http lock %s not acquired: %.200s", resource(w), b)
+			}
+			b, err = doHTTP(ctx, hc, http.MethodPost, url("/v1.0-alpha1/unlock/"+lockStoreName), "application/json", httpBodies[w].unlock, http.StatusOK)
+			if err != nil {
+				return err
+			}
+			var st struct {
+				Status int `json:"status"`
+			}
+			if err := json.Unmarshal(b, &st); err != nil || st.Status != 0 {
+				return fmt.Errorf("http unlock %s: %.200s", resource(w), b)
+			}
+			return nil
 		}
-		var got struct {
-			Success bool `json:"success"`
-		}
-		if err := json.Unmarshal(b, &got); err != nil || !got.Success {
-			return fmt.Errorf("http lock %s not acquired: %.200s", resource(w), b)
-		}
-		b, err = doHTTP(ctx, hc, http.MethodPost, sc.url("/v1.0-alpha1/unlock/"+lockStoreName), "application/json", httpBodies[w].unlock, http.StatusOK)
-		if err != nil {
-			return err
-		}
-		var st struct {
-			Status int `json:"status"`
-		}
-		if err := json.Unmarshal(b, &st); err != nil || st.Status != 0 {
-			return fmt.Errorf("http unlock %s: %.200s", resource(w), b)
-		}
-		return nil
 	}
-	viaGRPC := func(ctx context.Context, w int) error {
-		r, err := dapr.TryLockAlpha1(ctx, &runtimev1.TryLockRequest{StoreName: lockStoreName, ResourceId: resource(w), LockOwner: owner(w), ExpiryInSeconds: 10})
-		if err != nil {
+	viaGRPCTo := func(dapr runtimev1.DaprClient) func(context.Context, int) error {
+		return func(ctx context.Context, w int) error {
+			r, err := dapr.TryLockAlpha1(ctx, &runtimev1.TryLockRequest{StoreName: lockStoreName, ResourceId: resource(w), LockOwner: owner(w), ExpiryInSeconds: 10})
+			if err != nil {
+				return err
+			}
+			if !r.GetSuccess() {
+				return fmt.Errorf("grpc lock %s not acquired", resource(w))
+			}
+			u, err := dapr.UnlockAlpha1(ctx, &runtimev1.UnlockRequest{StoreName: lockStoreName, ResourceId: resource(w), LockOwner: owner(w)})
+			if err == nil && u.GetStatus() != runtimev1.UnlockResponse_SUCCESS {
+				err = fmt.Errorf("grpc unlock %s: %v", resource(w), u.GetStatus())
+			}
 			return err
 		}
-		if !r.GetSuccess() {
-			return fmt.Errorf("grpc lock %s not acquired", resource(w))
-		}
-		u, err := dapr.UnlockAlpha1(ctx, &runtimev1.UnlockRequest{StoreName: lockStoreName, ResourceId: resource(w), LockOwner: owner(w)})
-		if err == nil && u.GetStatus() != runtimev1.UnlockResponse_SUCCESS {
-			err = fmt.Errorf("grpc unlock %s: %v", resource(w), u.GetStatus())
-		}
-		return err
 	}
+	viaHTTP := viaHTTPTo(sc.url)
+	viaGRPC := viaGRPCTo(dapr)
+
+	// The ceiling: the same two calls, with the same clients, answered by a no-op Go server.
+	floor, err := startFloor(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	floorConn, floorDapr, err := floor.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer floorConn.Close()
+	floorHTTP := viaHTTPTo(floor.url)
+	floorGRPC := viaGRPCTo(floorDapr)
+	floorProcs := []*proc{floor.proc}
+
 	side, plugin := sidecarCPU(ctx, sc, "lock-redis")
 	if s.Rows, err = e.measure(ctx, suiteLock, []opScenario{
 		{name: "lock direct", path: "go-redis SET NX PX + EVALSHA release", op: direct},
 		{name: "lock http", path: "HTTP → sidecar → plugin → redis", op: viaHTTP, procs: side, extraPIDs: plugin},
 		{name: "lock grpc", path: "gRPC → sidecar → plugin → redis", op: viaGRPC, procs: side, extraPIDs: plugin},
+		{name: "lock floor http", path: "HTTP → no-op Go server (ceiling)", op: floorHTTP, procs: floorProcs},
+		{name: "lock floor grpc", path: "gRPC → no-op Go server (ceiling)", op: floorGRPC, procs: floorProcs},
 	}); err != nil {
 		return nil, err
 	}
 	s.Goals = append(s.Goals,
 		throughputGoal("lock http: throughput vs direct", s.row("lock http"), s.row("lock direct"), goalLockThroughput),
 		throughputGoal("lock grpc: throughput vs direct", s.row("lock grpc"), s.row("lock direct"), goalLockThroughput),
+		ceilingGoal("lock http: ceiling vs direct", s.row("lock floor http"), s.row("lock http"), s.row("lock direct")),
+		ceilingGoal("lock grpc: ceiling vs direct", s.row("lock floor grpc"), s.row("lock grpc"), s.row("lock direct")),
 	)
+	s.Notes = append(s.Notes,
+		`"floor" rows send the same two requests, with the same clients, to a no-op Go server (net/http, grpc-go) in its own process: the most any Go server could do on this machine (CPU: that server)`)
 	return s, nil
 }
 

@@ -21,7 +21,7 @@ func main() {
 // 0 success, 1 failure or failed requests (or a missed goal with -strict), 2 bad flags.
 func mainExit(args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if len(args) > 0 && (args[0] == cmdEcho || args[0] == cmdProxy) {
+	if len(args) > 0 && isChildRole(args[0]) {
 		if err := runChild(args[0], args[1:], log); err != nil {
 			fmt.Fprintln(stderr, "bench child:", err)
 			return 1

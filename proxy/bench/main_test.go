@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,13 +14,17 @@ import (
 	"testing"
 	"time"
 
+	commonv1 "github.com/dapr/dapr/pkg/proto/common/v1"
+	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // TestMain lets the test binary play the bench's child roles: the bench re-executes
 // os.Executable(), which under `go test` is this binary.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && (os.Args[1] == cmdEcho || os.Args[1] == cmdProxy) {
+	if len(os.Args) > 1 && isChildRole(os.Args[1]) {
 		os.Exit(mainExit(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -132,9 +137,9 @@ func TestSuites(t *testing.T) {
 		rows     []string
 		goalName string // a goal that must be present (measured) when the rows are
 	}{
-		{suiteState, []string{"state-redis"}, []string{"get direct", "get http", "get grpc", "set direct", "set http", "set grpc", "get http c=1", "set grpc c=1"}, "get http: throughput vs direct @c=4"},
+		{suiteState, []string{"state-redis"}, []string{"get direct", "get http", "get grpc", "set direct", "set http", "set grpc", "get http c=1", "set grpc c=1", "get floor http", "get floor grpc", "set floor http", "set floor grpc"}, "get http: throughput vs direct @c=4"},
 		{suitePubsub, []string{"pubsub-redis"}, []string{"direct redis streams", "pubsub.redis"}, "pubsub.redis end-to-end rate"},
-		{suiteLock, []string{"lock-redis"}, []string{"lock direct", "lock http", "lock grpc"}, "lock http: throughput vs direct"},
+		{suiteLock, []string{"lock-redis"}, []string{"lock direct", "lock http", "lock grpc", "lock floor http", "lock floor grpc"}, "lock http: throughput vs direct"},
 		{suiteSecrets, []string{"secretstores-local.file"}, []string{"secret http", "secret grpc"}, "secret grpc"},
 		{suiteResiliency, nil, []string{"2hop off"}, "vs off: throughput"},
 	}
@@ -269,5 +274,112 @@ func TestChildRejectsRemoteTarget(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "127.0.0.1") {
 		t.Fatalf("proxy child accepted a remote target: err %v, output %s", err, out)
+	}
+}
+
+// TestFloorChild starts the no-op floor server the way the suites do and makes each call the
+// floor rows make, over HTTP and gRPC; SIGTERM then stops it cleanly.
+func TestFloorChild(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, line, err := startChild(ctx, os.Args[0], "floor", cmdFloor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(time.Second)
+	httpAddr, grpcAddr, err := parseFloorAddrs(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + httpAddr
+	hc := httpClient(1, 5*time.Second)
+	defer hc.CloseIdleConnections()
+
+	resp, err := hc.Get(base + "/v1.0/state/" + stateStoreName + "/k-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != floorETag {
+		t.Errorf("http get: status %d, ETag %q; want 200 and %q", resp.StatusCode, resp.Header.Get("ETag"), floorETag)
+	}
+	b, err := doHTTP(ctx, hc, http.MethodGet, base+"/v1.0/state/"+stateStoreName+"/k-0", "", nil, http.StatusOK)
+	if err != nil || len(b) != stateValueSize {
+		t.Errorf("http get: %d bytes, %v; want %d", len(b), err, stateValueSize)
+	}
+	if _, err := doHTTP(ctx, hc, http.MethodPost, base+"/v1.0/state/"+stateStoreName, "application/json", []byte(`[{"key":"k-0","value":"v"}]`), http.StatusNoContent); err != nil {
+		t.Errorf("http set: %v", err)
+	}
+	b, err = doHTTP(ctx, hc, http.MethodPost, base+"/v1.0-alpha1/lock/"+lockStoreName, "application/json", []byte(`{"resourceId":"r","lockOwner":"o","expiryInSeconds":10}`), http.StatusOK)
+	var lock struct {
+		Success bool `json:"success"`
+	}
+	if err != nil || json.Unmarshal(b, &lock) != nil || !lock.Success {
+		t.Errorf("http lock: %q, %v; want success", b, err)
+	}
+	b, err = doHTTP(ctx, hc, http.MethodPost, base+"/v1.0-alpha1/unlock/"+lockStoreName, "application/json", []byte(`{"resourceId":"r","lockOwner":"o"}`), http.StatusOK)
+	unlock := struct {
+		Status *int `json:"status"`
+	}{}
+	if err != nil || json.Unmarshal(b, &unlock) != nil || unlock.Status == nil || *unlock.Status != 0 {
+		t.Errorf("http unlock: %q, %v; want status 0", b, err)
+	}
+	if _, err := doHTTP(ctx, hc, http.MethodGet, base+"/v1.0/metadata", "", nil, http.StatusNotFound); err != nil {
+		t.Errorf("a route the floor does not serve: %v", err)
+	}
+
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dapr := runtimev1.NewDaprClient(conn)
+	g, err := dapr.GetState(ctx, &runtimev1.GetStateRequest{StoreName: stateStoreName, Key: "k-0"})
+	if err != nil || len(g.GetData()) != stateValueSize || g.GetEtag() != floorETag {
+		t.Errorf("grpc get: %d bytes, etag %q, %v; want %d bytes, etag %q", len(g.GetData()), g.GetEtag(), err, stateValueSize, floorETag)
+	}
+	if _, err := dapr.SaveState(ctx, &runtimev1.SaveStateRequest{StoreName: stateStoreName, States: []*commonv1.StateItem{{Key: "k-0", Value: []byte("v")}}}); err != nil {
+		t.Errorf("grpc set: %v", err)
+	}
+	if l, err := dapr.TryLockAlpha1(ctx, &runtimev1.TryLockRequest{StoreName: lockStoreName, ResourceId: "r", LockOwner: "o", ExpiryInSeconds: 10}); err != nil || !l.GetSuccess() {
+		t.Errorf("grpc lock: %v, %v; want success", l, err)
+	}
+	if u, err := dapr.UnlockAlpha1(ctx, &runtimev1.UnlockRequest{StoreName: lockStoreName, ResourceId: "r", LockOwner: "o"}); err != nil || u.GetStatus() != runtimev1.UnlockResponse_SUCCESS {
+		t.Errorf("grpc unlock: %v, %v; want SUCCESS", u, err)
+	}
+	if _, err := dapr.GetSecret(ctx, &runtimev1.GetSecretRequest{StoreName: "s", Key: "k"}); err == nil {
+		t.Errorf("grpc GetSecret: the floor answered a method it does not implement")
+	}
+
+	conn.Close()
+	p.Stop(5 * time.Second)
+	if p.err != nil {
+		t.Errorf("floor child did not exit cleanly on SIGTERM: %v; output: %s", p.err, p.logs)
+	}
+}
+
+func TestParseFloorAddrs(t *testing.T) {
+	tests := []struct {
+		in, http, grpc string
+		err            bool
+	}{
+		{"http=127.0.0.1:1 grpc=127.0.0.1:2", "127.0.0.1:1", "127.0.0.1:2", false},
+		{"grpc=127.0.0.1:2 http=127.0.0.1:1", "127.0.0.1:1", "127.0.0.1:2", false},
+		{"127.0.0.1:1", "", "", true},
+		{"http=127.0.0.1:1", "", "", true},
+		{"http= grpc=127.0.0.1:2", "", "", true},
+	}
+	for _, tt := range tests {
+		h, g, err := parseFloorAddrs(tt.in)
+		if (err != nil) != tt.err || h != tt.http || g != tt.grpc {
+			t.Errorf("parseFloorAddrs(%q) = %q, %q, %v; want %q, %q (error %v)", tt.in, h, g, err, tt.http, tt.grpc, tt.err)
+		}
+	}
+}
+
+func TestFloorChildRejectsArguments(t *testing.T) {
+	out, err := exec.Command(os.Args[0], cmdFloor, "extra").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no arguments") {
+		t.Fatalf("floor child accepted an argument: err %v, output %s", err, out)
 	}
 }

@@ -147,29 +147,40 @@ func runState(ctx context.Context, e *env) (*suiteReport, error) {
 	directSet := func(ctx context.Context, w int) error {
 		return script.EvalSha(ctx, rdb, []string{directPrefix + key(w)}, "s", "", "0", value, "0").Err()
 	}
-	httpGet := func(ctx context.Context, w int) error {
-		b, err := doHTTP(ctx, hc, http.MethodGet, sc.url("/v1.0/state/"+stateStoreName+"/"+key(w)), "", nil, http.StatusOK)
-		if err == nil && len(b) < stateValueSize {
-			err = fmt.Errorf("http get: %d bytes", len(b))
+	// The sidecar rows and the floor rows run the same client code: url and dapr pick the server.
+	httpGetAt := func(url func(string) string) func(context.Context, int) error {
+		return func(ctx context.Context, w int) error {
+			b, err := doHTTP(ctx, hc, http.MethodGet, url("/v1.0/state/"+stateStoreName+"/"+key(w)), "", nil, http.StatusOK)
+			if err == nil && len(b) < stateValueSize {
+				err = fmt.Errorf("http get: %d bytes", len(b))
+			}
+			return err
 		}
-		return err
 	}
-	httpSet := func(ctx context.Context, w int) error {
-		_, err := doHTTP(ctx, hc, http.MethodPost, sc.url("/v1.0/state/"+stateStoreName), "application/json", httpSetBodies[w], http.StatusNoContent)
-		return err
-	}
-	grpcGet := func(ctx context.Context, w int) error {
-		r, err := dapr.GetState(ctx, &runtimev1.GetStateRequest{StoreName: stateStoreName, Key: key(w)})
-		if err == nil && len(r.GetData()) < stateValueSize {
-			err = fmt.Errorf("grpc get: %d bytes", len(r.GetData()))
+	httpSetAt := func(url func(string) string) func(context.Context, int) error {
+		return func(ctx context.Context, w int) error {
+			_, err := doHTTP(ctx, hc, http.MethodPost, url("/v1.0/state/"+stateStoreName), "application/json", httpSetBodies[w], http.StatusNoContent)
+			return err
 		}
-		return err
 	}
-	grpcSet := func(ctx context.Context, w int) error {
-		_, err := dapr.SaveState(ctx, &runtimev1.SaveStateRequest{StoreName: stateStoreName,
-			States: []*commonv1.StateItem{{Key: key(w), Value: value}}})
-		return err
+	grpcGetAt := func(dapr runtimev1.DaprClient) func(context.Context, int) error {
+		return func(ctx context.Context, w int) error {
+			r, err := dapr.GetState(ctx, &runtimev1.GetStateRequest{StoreName: stateStoreName, Key: key(w)})
+			if err == nil && len(r.GetData()) < stateValueSize {
+				err = fmt.Errorf("grpc get: %d bytes", len(r.GetData()))
+			}
+			return err
+		}
 	}
+	grpcSetAt := func(dapr runtimev1.DaprClient) func(context.Context, int) error {
+		return func(ctx context.Context, w int) error {
+			_, err := dapr.SaveState(ctx, &runtimev1.SaveStateRequest{StoreName: stateStoreName,
+				States: []*commonv1.StateItem{{Key: key(w), Value: value}}})
+			return err
+		}
+	}
+	httpGet, httpSet := httpGetAt(sc.url), httpSetAt(sc.url)
+	grpcGet, grpcSet := grpcGetAt(dapr), grpcSetAt(dapr)
 
 	// Every key exists before the gets (and the sets then overwrite them).
 	for w := range workers {
@@ -198,6 +209,20 @@ func runState(ctx context.Context, e *env) (*suiteReport, error) {
 	hopSet := func(ctx context.Context, w int) error { return hop.set(ctx, hopKey(w), value) }
 	hopProcs := []*proc{hop.proc}
 
+	// The ceiling: the same client calls answered by a no-op Go server in its own process.
+	floor, err := startFloor(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	floorConn, floorDapr, err := floor.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer floorConn.Close()
+	floorHTTPGet, floorHTTPSet := httpGetAt(floor.url), httpSetAt(floor.url)
+	floorGRPCGet, floorGRPCSet := grpcGetAt(floorDapr), grpcSetAt(floorDapr)
+	floorProcs := []*proc{floor.proc}
+
 	side, plugin := sidecarCPU(ctx, sc, "state-redis")
 	unloaded := min(e.o.duration, unloadedWindowLimit)
 	var scs []opScenario
@@ -219,6 +244,14 @@ func runState(ctx context.Context, e *env) (*suiteReport, error) {
 			opScenario{name: "set http" + suffix, path: "HTTP → sidecar → plugin → redis", conc: c.conc, duration: c.win, op: httpSet, procs: side, extraPIDs: plugin},
 			opScenario{name: "set grpc" + suffix, path: "gRPC → sidecar → plugin → redis", conc: c.conc, duration: c.win, op: grpcSet, procs: side, extraPIDs: plugin},
 		)
+		if c.win == 0 { // the ceiling at -c workers only
+			scs = append(scs,
+				opScenario{name: "get floor http", path: "HTTP → no-op Go server (ceiling)", op: floorHTTPGet, procs: floorProcs},
+				opScenario{name: "get floor grpc", path: "gRPC → no-op Go server (ceiling)", op: floorGRPCGet, procs: floorProcs},
+				opScenario{name: "set floor http", path: "HTTP → no-op Go server (ceiling)", op: floorHTTPSet, procs: floorProcs},
+				opScenario{name: "set floor grpc", path: "gRPC → no-op Go server (ceiling)", op: floorGRPCSet, procs: floorProcs},
+			)
+		}
 	}
 	if s.Rows, err = e.measure(ctx, suiteState, scs); err != nil {
 		return nil, err
@@ -236,8 +269,15 @@ func runState(ctx context.Context, e *env) (*suiteReport, error) {
 		s.Goals = append(s.Goals,
 			addedLatencyGoal(op+" plugin hop alone: p50 added @c=1", s.row(op+" plugin c=1"), s.row(op+" direct c=1"), goalStateAddedP50))
 	}
+	for _, op := range []string{"get", "set"} {
+		for _, api := range []string{"http", "grpc"} {
+			s.Goals = append(s.Goals, ceilingGoal(fmt.Sprintf("%s %s: ceiling vs direct @c=%d", op, api, e.o.concurrency),
+				s.row(op+" floor "+api), s.row(op+" "+api), s.row(op+" direct")))
+		}
+	}
 	s.Notes = append(s.Notes,
-		"CPU-s/1k ops counts the sidecar and the state-redis plugin process (not Redis, not the client)",
+		"CPU-s/1k ops counts the sidecar and the state-redis plugin process (not Redis, not the client); for the floor rows, the no-op server",
+		`"floor" rows send the same requests, with the same clients, to a no-op Go server (net/http, grpc-go) in its own process: the most any Go server could do on this machine`,
 		`"plugin" rows call the state-redis binary on its own socket with the Dapr pluggable StateStore client: the plugin hop with no sidecar (CPU: the plugin only)`)
 	return s, nil
 }
