@@ -43,16 +43,22 @@ const listenLinePrefix = "LISTENING "
 func runChild(role string, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet(role, flag.ContinueOnError)
 	target := fs.String("target", "", "upstream base URL (proxy role)")
+	var floor floorConfig
+	fs.StringVar(&floor.forward, "forward", "", "floor role: answer every call by one gRPC call to the floor on this unix socket")
+	fs.StringVar(&floor.listenUnix, "listen-unix", "", "floor role: serve gRPC only, on this unix socket")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if role != cmdFloor && floor != (floorConfig{}) {
+		return fmt.Errorf("%s: -forward and -listen-unix are for %s only", role, cmdFloor)
 	}
 	var h http.Handler
 	switch role {
 	case cmdFloor:
 		if fs.NArg() > 0 || *target != "" {
-			return fmt.Errorf("%s takes no arguments", role)
+			return fmt.Errorf("%s takes no arguments (only -forward, -listen-unix)", role)
 		}
-		return runFloor(log)
+		return runFloor(log, floor)
 	case cmdEcho:
 		h = echoHandler()
 	case cmdProxy:

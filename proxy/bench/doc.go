@@ -36,6 +36,15 @@
 // measure the ceiling of any Go server on this machine; an informational line among the goals
 // (no verdict) gives its share of direct throughput next to the sidecar's.
 //
+// A tighter ceiling, the thinnest Go sidecar, has "fwd floor" rows (get/set/lock fwd floor
+// http|grpc): the same requests to a floor child started with -forward <socket>, whose net/http
+// and grpc-go handlers decode what a sidecar must (path values, the JSON body) and make one unary
+// gRPC call, over one shared connection, to a second floor child started with -listen-unix
+// <socket> (a no-op plugin: a DaprServer on a unix socket, no HTTP), mapping its answer to the
+// no-op floor's reply (an upstream error is a 500, or its gRPC status). It has the architecture's
+// one extra process hop and nothing else; its CPU column counts both processes, and its ceiling
+// line gives the sidecar's throughput as a share of it.
+//
 // A suite whose plugin binary is missing from plugins/ beside -outrigger prints a SKIPPED line.
 // Package loadgen drives every suite's closed loop (Run for HTTP, RunOps for any operation).
 //

@@ -142,7 +142,7 @@ func runLock(ctx context.Context, e *env) (*suiteReport, error) {
 	viaGRPC := viaGRPCTo(dapr)
 
 	// The ceiling: the same two calls, with the same clients, answered by a no-op Go server.
-	floor, err := startFloor(ctx, e)
+	floor, err := startFloor(ctx, e, "no-op floor server")
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +154,19 @@ func runLock(ctx context.Context, e *env) (*suiteReport, error) {
 	floorHTTP := viaHTTPTo(floor.url)
 	floorGRPC := viaGRPCTo(floorDapr)
 	floorProcs := []*proc{floor.proc}
+	// The tighter ceiling: the thinnest Go sidecar, one gRPC call to a no-op plugin per request.
+	fwd, err := startFwdFloor(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	fwdConn, fwdDapr, err := fwd.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer fwdConn.Close()
+	fwdHTTP := viaHTTPTo(fwd.url)
+	fwdGRPC := viaGRPCTo(fwdDapr)
+	fwdProcs := fwd.procs()
 
 	side, plugin := sidecarCPU(ctx, sc, "lock-redis")
 	if s.Rows, err = e.measure(ctx, suiteLock, []opScenario{
@@ -162,17 +175,22 @@ func runLock(ctx context.Context, e *env) (*suiteReport, error) {
 		{name: "lock grpc", path: "gRPC → sidecar → plugin → redis", op: viaGRPC, procs: side, extraPIDs: plugin},
 		{name: "lock floor http", path: "HTTP → no-op Go server (ceiling)", op: floorHTTP, procs: floorProcs},
 		{name: "lock floor grpc", path: "gRPC → no-op Go server (ceiling)", op: floorGRPC, procs: floorProcs},
+		{name: "lock fwd floor http", path: "HTTP → thinnest Go sidecar → no-op plugin", op: fwdHTTP, procs: fwdProcs},
+		{name: "lock fwd floor grpc", path: "gRPC → thinnest Go sidecar → no-op plugin", op: fwdGRPC, procs: fwdProcs},
 	}); err != nil {
 		return nil, err
 	}
 	s.Goals = append(s.Goals,
 		throughputGoal("lock http: throughput vs direct", s.row("lock http"), s.row("lock direct"), goalLockThroughput),
 		throughputGoal("lock grpc: throughput vs direct", s.row("lock grpc"), s.row("lock direct"), goalLockThroughput),
-		ceilingGoal("lock http: ceiling vs direct", s.row("lock floor http"), s.row("lock http"), s.row("lock direct")),
-		ceilingGoal("lock grpc: ceiling vs direct", s.row("lock floor grpc"), s.row("lock grpc"), s.row("lock direct")),
+		ceilingGoal("lock http: ceiling vs direct", ceilingNoop, s.row("lock floor http"), s.row("lock http"), s.row("lock direct")),
+		ceilingGoal("lock grpc: ceiling vs direct", ceilingNoop, s.row("lock floor grpc"), s.row("lock grpc"), s.row("lock direct")),
+		ceilingGoal("lock http: sidecar ceiling vs direct", ceilingFwd, s.row("lock fwd floor http"), s.row("lock http"), s.row("lock direct")),
+		ceilingGoal("lock grpc: sidecar ceiling vs direct", ceilingFwd, s.row("lock fwd floor grpc"), s.row("lock grpc"), s.row("lock direct")),
 	)
 	s.Notes = append(s.Notes,
-		`"floor" rows send the same two requests, with the same clients, to a no-op Go server (net/http, grpc-go) in its own process: the most any Go server could do on this machine (CPU: that server)`)
+		`"floor" rows send the same two requests, with the same clients, to a no-op Go server (net/http, grpc-go) in its own process: the most any Go server could do on this machine (CPU: that server)`,
+		`"fwd floor" rows send them to the thinnest Go sidecar: a net/http + grpc-go server whose handlers only make one gRPC call over a unix socket to a no-op plugin process (CPU: both processes)`)
 	return s, nil
 }
 

@@ -18,7 +18,9 @@ import (
 	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // TestMain lets the test binary play the bench's child roles: the bench re-executes
@@ -137,9 +139,10 @@ func TestSuites(t *testing.T) {
 		rows     []string
 		goalName string // a goal that must be present (measured) when the rows are
 	}{
-		{suiteState, []string{"state-redis"}, []string{"get direct", "get http", "get grpc", "set direct", "set http", "set grpc", "get http c=1", "set grpc c=1", "get floor http", "get floor grpc", "set floor http", "set floor grpc"}, "get http: throughput vs direct @c=4"},
+		{suiteState, []string{"state-redis"}, []string{"get direct", "get http", "get grpc", "set direct", "set http", "set grpc", "get http c=1", "set grpc c=1", "get floor http", "get floor grpc", "set floor http", "set floor grpc",
+			"get fwd floor http", "get fwd floor grpc", "set fwd floor http", "set fwd floor grpc"}, "get http: throughput vs direct @c=4"},
 		{suitePubsub, []string{"pubsub-redis"}, []string{"direct redis streams", "pubsub.redis"}, "pubsub.redis end-to-end rate"},
-		{suiteLock, []string{"lock-redis"}, []string{"lock direct", "lock http", "lock grpc", "lock floor http", "lock floor grpc"}, "lock http: throughput vs direct"},
+		{suiteLock, []string{"lock-redis"}, []string{"lock direct", "lock http", "lock grpc", "lock floor http", "lock floor grpc", "lock fwd floor http", "lock fwd floor grpc"}, "lock http: throughput vs direct"},
 		{suiteSecrets, []string{"secretstores-local.file"}, []string{"secret http", "secret grpc"}, "secret grpc"},
 		{suiteResiliency, nil, []string{"2hop off"}, "vs off: throughput"},
 	}
@@ -381,5 +384,148 @@ func TestFloorChildRejectsArguments(t *testing.T) {
 	out, err := exec.Command(os.Args[0], cmdFloor, "extra").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "no arguments") {
 		t.Fatalf("floor child accepted an argument: err %v, output %s", err, out)
+	}
+}
+
+// TestFwdFloorChild starts a no-op plugin (a floor child on a unix socket) and a forwarding floor
+// in front of it, the way the suites do, and makes each call the fwd floor rows make; once the
+// plugin is stopped, the forwarder must fail each call promptly (HTTP 500, a gRPC error).
+func TestFwdFloorChild(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sock := filepath.Join(t.TempDir(), "plugin.sock")
+	up, line, err := startChild(ctx, os.Args[0], "no-op plugin", cmdFloor, "-listen-unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Stop(time.Second)
+	if want := floorUnixLine(sock); line != want {
+		t.Fatalf("the no-op plugin announced %q; want %q", line, want)
+	}
+	fwd, line, err := startChild(ctx, os.Args[0], "forwarding floor", cmdFloor, "-forward", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fwd.Stop(time.Second)
+	httpAddr, grpcAddr, err := parseFloorAddrs(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + httpAddr
+	hc := httpClient(1, 5*time.Second)
+	defer hc.CloseIdleConnections()
+
+	resp, err := hc.Get(base + "/v1.0/state/" + stateStoreName + "/k-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != floorETag {
+		t.Errorf("http get: status %d, ETag %q; want 200 and %q", resp.StatusCode, resp.Header.Get("ETag"), floorETag)
+	}
+	b, err := doHTTP(ctx, hc, http.MethodGet, base+"/v1.0/state/"+stateStoreName+"/k-0", "", nil, http.StatusOK)
+	if err != nil || len(b) != stateValueSize {
+		t.Errorf("http get: %d bytes, %v; want %d", len(b), err, stateValueSize)
+	}
+	if _, err := doHTTP(ctx, hc, http.MethodPost, base+"/v1.0/state/"+stateStoreName, "application/json", []byte(`[{"key":"k-0","value":"v"}]`), http.StatusNoContent); err != nil {
+		t.Errorf("http set: %v", err)
+	}
+	if _, err := doHTTP(ctx, hc, http.MethodPost, base+"/v1.0/state/"+stateStoreName, "application/json", []byte(`{"key":`), http.StatusBadRequest); err != nil {
+		t.Errorf("http set with a broken body: %v", err)
+	}
+	b, err = doHTTP(ctx, hc, http.MethodPost, base+"/v1.0-alpha1/lock/"+lockStoreName, "application/json", []byte(`{"resourceId":"r","lockOwner":"o","expiryInSeconds":10}`), http.StatusOK)
+	var lock struct {
+		Success bool `json:"success"`
+	}
+	if err != nil || json.Unmarshal(b, &lock) != nil || !lock.Success {
+		t.Errorf("http lock: %q, %v; want success", b, err)
+	}
+	b, err = doHTTP(ctx, hc, http.MethodPost, base+"/v1.0-alpha1/unlock/"+lockStoreName, "application/json", []byte(`{"resourceId":"r","lockOwner":"o"}`), http.StatusOK)
+	unlock := struct {
+		Status *int `json:"status"`
+	}{}
+	if err != nil || json.Unmarshal(b, &unlock) != nil || unlock.Status == nil || *unlock.Status != 0 {
+		t.Errorf("http unlock: %q, %v; want status 0", b, err)
+	}
+
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dapr := runtimev1.NewDaprClient(conn)
+	g, err := dapr.GetState(ctx, &runtimev1.GetStateRequest{StoreName: stateStoreName, Key: "k-0"})
+	if err != nil || len(g.GetData()) != stateValueSize || g.GetEtag() != floorETag {
+		t.Errorf("grpc get: %d bytes, etag %q, %v; want %d bytes, etag %q", len(g.GetData()), g.GetEtag(), err, stateValueSize, floorETag)
+	}
+	if _, err := dapr.SaveState(ctx, &runtimev1.SaveStateRequest{StoreName: stateStoreName, States: []*commonv1.StateItem{{Key: "k-0", Value: []byte("v")}}}); err != nil {
+		t.Errorf("grpc set: %v", err)
+	}
+	if l, err := dapr.TryLockAlpha1(ctx, &runtimev1.TryLockRequest{StoreName: lockStoreName, ResourceId: "r", LockOwner: "o", ExpiryInSeconds: 10}); err != nil || !l.GetSuccess() {
+		t.Errorf("grpc lock: %v, %v; want success", l, err)
+	}
+	if u, err := dapr.UnlockAlpha1(ctx, &runtimev1.UnlockRequest{StoreName: lockStoreName, ResourceId: "r", LockOwner: "o"}); err != nil || u.GetStatus() != runtimev1.UnlockResponse_SUCCESS {
+		t.Errorf("grpc unlock: %v, %v; want SUCCESS", u, err)
+	}
+
+	// The plugin goes away: every call fails at once rather than waiting for it.
+	up.Stop(5 * time.Second)
+	if up.err != nil {
+		t.Errorf("the no-op plugin did not exit cleanly on SIGTERM: %v; output: %s", up.err, up.logs)
+	}
+	if _, err := os.Stat(sock); err == nil {
+		t.Errorf("the no-op plugin left its socket %s behind", sock)
+	}
+	prompt := func(what string, f func(context.Context) error) {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := f(cctx); err != nil {
+			t.Errorf("%s with the plugin stopped: %v", what, err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s with the plugin stopped took %v; want a prompt failure", what, d)
+		}
+	}
+	prompt("http get", func(ctx context.Context) error {
+		_, err := doHTTP(ctx, hc, http.MethodGet, base+"/v1.0/state/"+stateStoreName+"/k-0", "", nil, http.StatusInternalServerError)
+		return err
+	})
+	prompt("http lock", func(ctx context.Context) error {
+		_, err := doHTTP(ctx, hc, http.MethodPost, base+"/v1.0-alpha1/lock/"+lockStoreName, "application/json", []byte(`{"resourceId":"r","lockOwner":"o","expiryInSeconds":10}`), http.StatusInternalServerError)
+		return err
+	})
+	prompt("grpc get", func(ctx context.Context) error {
+		_, err := dapr.GetState(ctx, &runtimev1.GetStateRequest{StoreName: stateStoreName, Key: "k-0"})
+		if st, _ := status.FromError(err); err == nil || st.Code() != codes.Unavailable {
+			return fmt.Errorf("got %v; want the upstream's Unavailable", err)
+		}
+		return nil
+	})
+
+	conn.Close()
+	fwd.Stop(5 * time.Second)
+	if fwd.err != nil {
+		t.Errorf("the forwarding floor did not exit cleanly on SIGTERM: %v; output: %s", fwd.err, fwd.logs)
+	}
+}
+
+func TestFloorChildFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"forward to a missing socket", []string{cmdFloor, "-forward", filepath.Join(t.TempDir(), "none.sock")}, "-forward"},
+		{"floor flags on another role", []string{cmdEcho, "-listen-unix", filepath.Join(t.TempDir(), "x.sock")}, "only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := exec.Command(os.Args[0], tt.args...).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tt.want) {
+				t.Fatalf("%q: err %v, output %s; want a failure mentioning %q", tt.args, err, out, tt.want)
+			}
+		})
 	}
 }

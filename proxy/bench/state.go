@@ -210,7 +210,7 @@ func runState(ctx context.Context, e *env) (*suiteReport, error) {
 	hopProcs := []*proc{hop.proc}
 
 	// The ceiling: the same client calls answered by a no-op Go server in its own process.
-	floor, err := startFloor(ctx, e)
+	floor, err := startFloor(ctx, e, "no-op floor server")
 	if err != nil {
 		return nil, err
 	}
@@ -222,6 +222,19 @@ func runState(ctx context.Context, e *env) (*suiteReport, error) {
 	floorHTTPGet, floorHTTPSet := httpGetAt(floor.url), httpSetAt(floor.url)
 	floorGRPCGet, floorGRPCSet := grpcGetAt(floorDapr), grpcSetAt(floorDapr)
 	floorProcs := []*proc{floor.proc}
+	// The tighter ceiling: the thinnest Go sidecar, one gRPC call to a no-op plugin per request.
+	fwd, err := startFwdFloor(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	fwdConn, fwdDapr, err := fwd.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer fwdConn.Close()
+	fwdHTTPGet, fwdHTTPSet := httpGetAt(fwd.url), httpSetAt(fwd.url)
+	fwdGRPCGet, fwdGRPCSet := grpcGetAt(fwdDapr), grpcSetAt(fwdDapr)
+	fwdProcs := fwd.procs()
 
 	side, plugin := sidecarCPU(ctx, sc, "state-redis")
 	unloaded := min(e.o.duration, unloadedWindowLimit)
@@ -250,6 +263,10 @@ func runState(ctx context.Context, e *env) (*suiteReport, error) {
 				opScenario{name: "get floor grpc", path: "gRPC → no-op Go server (ceiling)", op: floorGRPCGet, procs: floorProcs},
 				opScenario{name: "set floor http", path: "HTTP → no-op Go server (ceiling)", op: floorHTTPSet, procs: floorProcs},
 				opScenario{name: "set floor grpc", path: "gRPC → no-op Go server (ceiling)", op: floorGRPCSet, procs: floorProcs},
+				opScenario{name: "get fwd floor http", path: "HTTP → thinnest Go sidecar → no-op plugin", op: fwdHTTPGet, procs: fwdProcs},
+				opScenario{name: "get fwd floor grpc", path: "gRPC → thinnest Go sidecar → no-op plugin", op: fwdGRPCGet, procs: fwdProcs},
+				opScenario{name: "set fwd floor http", path: "HTTP → thinnest Go sidecar → no-op plugin", op: fwdHTTPSet, procs: fwdProcs},
+				opScenario{name: "set fwd floor grpc", path: "gRPC → thinnest Go sidecar → no-op plugin", op: fwdGRPCSet, procs: fwdProcs},
 			)
 		}
 	}
@@ -271,13 +288,17 @@ func runState(ctx context.Context, e *env) (*suiteReport, error) {
 	}
 	for _, op := range []string{"get", "set"} {
 		for _, api := range []string{"http", "grpc"} {
-			s.Goals = append(s.Goals, ceilingGoal(fmt.Sprintf("%s %s: ceiling vs direct @c=%d", op, api, e.o.concurrency),
-				s.row(op+" floor "+api), s.row(op+" "+api), s.row(op+" direct")))
+			s.Goals = append(s.Goals,
+				ceilingGoal(fmt.Sprintf("%s %s: ceiling vs direct @c=%d", op, api, e.o.concurrency), ceilingNoop,
+					s.row(op+" floor "+api), s.row(op+" "+api), s.row(op+" direct")),
+				ceilingGoal(fmt.Sprintf("%s %s: sidecar ceiling vs direct @c=%d", op, api, e.o.concurrency), ceilingFwd,
+					s.row(op+" fwd floor "+api), s.row(op+" "+api), s.row(op+" direct")))
 		}
 	}
 	s.Notes = append(s.Notes,
-		"CPU-s/1k ops counts the sidecar and the state-redis plugin process (not Redis, not the client); for the floor rows, the no-op server",
+		"CPU-s/1k ops counts the sidecar and the state-redis plugin process (not Redis, not the client); for the floor rows, the no-op server; for the fwd floor rows, both of its processes",
 		`"floor" rows send the same requests, with the same clients, to a no-op Go server (net/http, grpc-go) in its own process: the most any Go server could do on this machine`,
+		`"fwd floor" rows send them to the thinnest Go sidecar: a net/http + grpc-go server whose handlers only make one gRPC call over a unix socket to a no-op plugin process (the hop the architecture mandates)`,
 		`"plugin" rows call the state-redis binary on its own socket with the Dapr pluggable StateStore client: the plugin hop with no sidecar (CPU: the plugin only)`)
 	return s, nil
 }
