@@ -397,6 +397,41 @@ func (f *floorServer) dial() (*grpc.ClientConn, runtimev1.DaprClient, error) {
 	return conn, runtimev1.NewDaprClient(conn), nil
 }
 
+// ceilings are the two ceiling servers a suite measures next to the sidecar, each with a gRPC
+// client dialled as the sidecar's is: the no-op floor and the thinnest Go sidecar.
+type ceilings struct {
+	floor              *floorServer
+	fwd                *fwdFloor
+	floorConn, fwdConn *grpc.ClientConn
+	floorDapr, fwdDapr runtimev1.DaprClient
+}
+
+// startCeilings starts both ceiling servers (tracked, so they stop with the suite) and dials
+// them; close closes the clients.
+func startCeilings(ctx context.Context, e *env) (*ceilings, error) {
+	c := &ceilings{}
+	var err error
+	if c.floor, err = startFloor(ctx, e, "no-op floor server"); err != nil {
+		return nil, err
+	}
+	if c.fwd, err = startFwdFloor(ctx, e); err != nil {
+		return nil, err
+	}
+	if c.floorConn, c.floorDapr, err = c.floor.dial(); err != nil {
+		return nil, err
+	}
+	if c.fwdConn, c.fwdDapr, err = c.fwd.dial(); err != nil {
+		c.floorConn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *ceilings) close() {
+	c.floorConn.Close()
+	c.fwdConn.Close()
+}
+
 // Servers named by ceiling lines (ceilingGoal's server).
 const (
 	ceilingNoop = "no-op Go server"

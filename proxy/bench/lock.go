@@ -141,32 +141,16 @@ func runLock(ctx context.Context, e *env) (*suiteReport, error) {
 	viaHTTP := viaHTTPTo(sc.url)
 	viaGRPC := viaGRPCTo(dapr)
 
-	// The ceiling: the same two calls, with the same clients, answered by a no-op Go server.
-	floor, err := startFloor(ctx, e, "no-op floor server")
+	// The ceilings: the same two calls, with the same clients, answered by a no-op Go server and
+	// by the thinnest Go sidecar (one gRPC call to a no-op plugin per request).
+	ceil, err := startCeilings(ctx, e)
 	if err != nil {
 		return nil, err
 	}
-	floorConn, floorDapr, err := floor.dial()
-	if err != nil {
-		return nil, err
-	}
-	defer floorConn.Close()
-	floorHTTP := viaHTTPTo(floor.url)
-	floorGRPC := viaGRPCTo(floorDapr)
-	floorProcs := []*proc{floor.proc}
-	// The tighter ceiling: the thinnest Go sidecar, one gRPC call to a no-op plugin per request.
-	fwd, err := startFwdFloor(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	fwdConn, fwdDapr, err := fwd.dial()
-	if err != nil {
-		return nil, err
-	}
-	defer fwdConn.Close()
-	fwdHTTP := viaHTTPTo(fwd.url)
-	fwdGRPC := viaGRPCTo(fwdDapr)
-	fwdProcs := fwd.procs()
+	defer ceil.close()
+	floorHTTP, floorGRPC := viaHTTPTo(ceil.floor.url), viaGRPCTo(ceil.floorDapr)
+	fwdHTTP, fwdGRPC := viaHTTPTo(ceil.fwd.url), viaGRPCTo(ceil.fwdDapr)
+	floorProcs, fwdProcs := []*proc{ceil.floor.proc}, ceil.fwd.procs()
 
 	side, plugin := sidecarCPU(ctx, sc, "lock-redis")
 	if s.Rows, err = e.measure(ctx, suiteLock, []opScenario{

@@ -298,57 +298,10 @@ func TestFloorChild(t *testing.T) {
 	hc := httpClient(1, 5*time.Second)
 	defer hc.CloseIdleConnections()
 
-	resp, err := hc.Get(base + "/v1.0/state/" + stateStoreName + "/k-0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != floorETag {
-		t.Errorf("http get: status %d, ETag %q; want 200 and %q", resp.StatusCode, resp.Header.Get("ETag"), floorETag)
-	}
-	b, err := doHTTP(ctx, hc, http.MethodGet, base+"/v1.0/state/"+stateStoreName+"/k-0", "", nil, http.StatusOK)
-	if err != nil || len(b) != stateValueSize {
-		t.Errorf("http get: %d bytes, %v; want %d", len(b), err, stateValueSize)
-	}
-	if _, err := doHTTP(ctx, hc, http.MethodPost, base+"/v1.0/state/"+stateStoreName, "application/json", []byte(`[{"key":"k-0","value":"v"}]`), http.StatusNoContent); err != nil {
-		t.Errorf("http set: %v", err)
-	}
-	b, err = doHTTP(ctx, hc, http.MethodPost, base+"/v1.0-alpha1/lock/"+lockStoreName, "application/json", []byte(`{"resourceId":"r","lockOwner":"o","expiryInSeconds":10}`), http.StatusOK)
-	var lock struct {
-		Success bool `json:"success"`
-	}
-	if err != nil || json.Unmarshal(b, &lock) != nil || !lock.Success {
-		t.Errorf("http lock: %q, %v; want success", b, err)
-	}
-	b, err = doHTTP(ctx, hc, http.MethodPost, base+"/v1.0-alpha1/unlock/"+lockStoreName, "application/json", []byte(`{"resourceId":"r","lockOwner":"o"}`), http.StatusOK)
-	unlock := struct {
-		Status *int `json:"status"`
-	}{}
-	if err != nil || json.Unmarshal(b, &unlock) != nil || unlock.Status == nil || *unlock.Status != 0 {
-		t.Errorf("http unlock: %q, %v; want status 0", b, err)
-	}
+	conn, dapr := checkFloorCalls(ctx, t, hc, base, grpcAddr)
+	defer conn.Close()
 	if _, err := doHTTP(ctx, hc, http.MethodGet, base+"/v1.0/metadata", "", nil, http.StatusNotFound); err != nil {
 		t.Errorf("a route the floor does not serve: %v", err)
-	}
-
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	dapr := runtimev1.NewDaprClient(conn)
-	g, err := dapr.GetState(ctx, &runtimev1.GetStateRequest{StoreName: stateStoreName, Key: "k-0"})
-	if err != nil || len(g.GetData()) != stateValueSize || g.GetEtag() != floorETag {
-		t.Errorf("grpc get: %d bytes, etag %q, %v; want %d bytes, etag %q", len(g.GetData()), g.GetEtag(), err, stateValueSize, floorETag)
-	}
-	if _, err := dapr.SaveState(ctx, &runtimev1.SaveStateRequest{StoreName: stateStoreName, States: []*commonv1.StateItem{{Key: "k-0", Value: []byte("v")}}}); err != nil {
-		t.Errorf("grpc set: %v", err)
-	}
-	if l, err := dapr.TryLockAlpha1(ctx, &runtimev1.TryLockRequest{StoreName: lockStoreName, ResourceId: "r", LockOwner: "o", ExpiryInSeconds: 10}); err != nil || !l.GetSuccess() {
-		t.Errorf("grpc lock: %v, %v; want success", l, err)
-	}
-	if u, err := dapr.UnlockAlpha1(ctx, &runtimev1.UnlockRequest{StoreName: lockStoreName, ResourceId: "r", LockOwner: "o"}); err != nil || u.GetStatus() != runtimev1.UnlockResponse_SUCCESS {
-		t.Errorf("grpc unlock: %v, %v; want SUCCESS", u, err)
 	}
 	if _, err := dapr.GetSecret(ctx, &runtimev1.GetSecretRequest{StoreName: "s", Key: "k"}); err == nil {
 		t.Errorf("grpc GetSecret: the floor answered a method it does not implement")
@@ -415,57 +368,10 @@ func TestFwdFloorChild(t *testing.T) {
 	hc := httpClient(1, 5*time.Second)
 	defer hc.CloseIdleConnections()
 
-	resp, err := hc.Get(base + "/v1.0/state/" + stateStoreName + "/k-0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != floorETag {
-		t.Errorf("http get: status %d, ETag %q; want 200 and %q", resp.StatusCode, resp.Header.Get("ETag"), floorETag)
-	}
-	b, err := doHTTP(ctx, hc, http.MethodGet, base+"/v1.0/state/"+stateStoreName+"/k-0", "", nil, http.StatusOK)
-	if err != nil || len(b) != stateValueSize {
-		t.Errorf("http get: %d bytes, %v; want %d", len(b), err, stateValueSize)
-	}
-	if _, err := doHTTP(ctx, hc, http.MethodPost, base+"/v1.0/state/"+stateStoreName, "application/json", []byte(`[{"key":"k-0","value":"v"}]`), http.StatusNoContent); err != nil {
-		t.Errorf("http set: %v", err)
-	}
+	conn, dapr := checkFloorCalls(ctx, t, hc, base, grpcAddr)
+	defer conn.Close()
 	if _, err := doHTTP(ctx, hc, http.MethodPost, base+"/v1.0/state/"+stateStoreName, "application/json", []byte(`{"key":`), http.StatusBadRequest); err != nil {
 		t.Errorf("http set with a broken body: %v", err)
-	}
-	b, err = doHTTP(ctx, hc, http.MethodPost, base+"/v1.0-alpha1/lock/"+lockStoreName, "application/json", []byte(`{"resourceId":"r","lockOwner":"o","expiryInSeconds":10}`), http.StatusOK)
-	var lock struct {
-		Success bool `json:"success"`
-	}
-	if err != nil || json.Unmarshal(b, &lock) != nil || !lock.Success {
-		t.Errorf("http lock: %q, %v; want success", b, err)
-	}
-	b, err = doHTTP(ctx, hc, http.MethodPost, base+"/v1.0-alpha1/unlock/"+lockStoreName, "application/json", []byte(`{"resourceId":"r","lockOwner":"o"}`), http.StatusOK)
-	unlock := struct {
-		Status *int `json:"status"`
-	}{}
-	if err != nil || json.Unmarshal(b, &unlock) != nil || unlock.Status == nil || *unlock.Status != 0 {
-		t.Errorf("http unlock: %q, %v; want status 0", b, err)
-	}
-
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	dapr := runtimev1.NewDaprClient(conn)
-	g, err := dapr.GetState(ctx, &runtimev1.GetStateRequest{StoreName: stateStoreName, Key: "k-0"})
-	if err != nil || len(g.GetData()) != stateValueSize || g.GetEtag() != floorETag {
-		t.Errorf("grpc get: %d bytes, etag %q, %v; want %d bytes, etag %q", len(g.GetData()), g.GetEtag(), err, stateValueSize, floorETag)
-	}
-	if _, err := dapr.SaveState(ctx, &runtimev1.SaveStateRequest{StoreName: stateStoreName, States: []*commonv1.StateItem{{Key: "k-0", Value: []byte("v")}}}); err != nil {
-		t.Errorf("grpc set: %v", err)
-	}
-	if l, err := dapr.TryLockAlpha1(ctx, &runtimev1.TryLockRequest{StoreName: lockStoreName, ResourceId: "r", LockOwner: "o", ExpiryInSeconds: 10}); err != nil || !l.GetSuccess() {
-		t.Errorf("grpc lock: %v, %v; want success", l, err)
-	}
-	if u, err := dapr.UnlockAlpha1(ctx, &runtimev1.UnlockRequest{StoreName: lockStoreName, ResourceId: "r", LockOwner: "o"}); err != nil || u.GetStatus() != runtimev1.UnlockResponse_SUCCESS {
-		t.Errorf("grpc unlock: %v, %v; want SUCCESS", u, err)
 	}
 
 	// The plugin goes away: every call fails at once rather than waiting for it.
@@ -528,4 +434,59 @@ func TestFloorChildFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkFloorCalls makes each call the floor rows make, over HTTP (base) and gRPC (grpcAddr), and
+// checks the answers; it returns the gRPC connection and client for further calls.
+func checkFloorCalls(ctx context.Context, t *testing.T, hc *http.Client, base, grpcAddr string) (*grpc.ClientConn, runtimev1.DaprClient) {
+	t.Helper()
+	resp, err := hc.Get(base + "/v1.0/state/" + stateStoreName + "/k-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != floorETag {
+		t.Errorf("http get: status %d, ETag %q; want 200 and %q", resp.StatusCode, resp.Header.Get("ETag"), floorETag)
+	}
+	b, err := doHTTP(ctx, hc, http.MethodGet, base+"/v1.0/state/"+stateStoreName+"/k-0", "", nil, http.StatusOK)
+	if err != nil || len(b) != stateValueSize {
+		t.Errorf("http get: %d bytes, %v; want %d", len(b), err, stateValueSize)
+	}
+	if _, err := doHTTP(ctx, hc, http.MethodPost, base+"/v1.0/state/"+stateStoreName, "application/json", []byte(`[{"key":"k-0","value":"v"}]`), http.StatusNoContent); err != nil {
+		t.Errorf("http set: %v", err)
+	}
+	b, err = doHTTP(ctx, hc, http.MethodPost, base+"/v1.0-alpha1/lock/"+lockStoreName, "application/json", []byte(`{"resourceId":"r","lockOwner":"o","expiryInSeconds":10}`), http.StatusOK)
+	var lock struct {
+		Success bool `json:"success"`
+	}
+	if err != nil || json.Unmarshal(b, &lock) != nil || !lock.Success {
+		t.Errorf("http lock: %q, %v; want success", b, err)
+	}
+	b, err = doHTTP(ctx, hc, http.MethodPost, base+"/v1.0-alpha1/unlock/"+lockStoreName, "application/json", []byte(`{"resourceId":"r","lockOwner":"o"}`), http.StatusOK)
+	unlock := struct {
+		Status *int `json:"status"`
+	}{}
+	if err != nil || json.Unmarshal(b, &unlock) != nil || unlock.Status == nil || *unlock.Status != 0 {
+		t.Errorf("http unlock: %q, %v; want status 0", b, err)
+	}
+
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dapr := runtimev1.NewDaprClient(conn)
+	g, err := dapr.GetState(ctx, &runtimev1.GetStateRequest{StoreName: stateStoreName, Key: "k-0"})
+	if err != nil || len(g.GetData()) != stateValueSize || g.GetEtag() != floorETag {
+		t.Errorf("grpc get: %d bytes, etag %q, %v; want %d bytes, etag %q", len(g.GetData()), g.GetEtag(), err, stateValueSize, floorETag)
+	}
+	if _, err := dapr.SaveState(ctx, &runtimev1.SaveStateRequest{StoreName: stateStoreName, States: []*commonv1.StateItem{{Key: "k-0", Value: []byte("v")}}}); err != nil {
+		t.Errorf("grpc set: %v", err)
+	}
+	if l, err := dapr.TryLockAlpha1(ctx, &runtimev1.TryLockRequest{StoreName: lockStoreName, ResourceId: "r", LockOwner: "o", ExpiryInSeconds: 10}); err != nil || !l.GetSuccess() {
+		t.Errorf("grpc lock: %v, %v; want success", l, err)
+	}
+	if u, err := dapr.UnlockAlpha1(ctx, &runtimev1.UnlockRequest{StoreName: lockStoreName, ResourceId: "r", LockOwner: "o"}); err != nil || u.GetStatus() != runtimev1.UnlockResponse_SUCCESS {
+		t.Errorf("grpc unlock: %v, %v; want SUCCESS", u, err)
+	}
+	return conn, dapr
 }

@@ -209,32 +209,18 @@ func runState(ctx context.Context, e *env) (*suiteReport, error) {
 	hopSet := func(ctx context.Context, w int) error { return hop.set(ctx, hopKey(w), value) }
 	hopProcs := []*proc{hop.proc}
 
-	// The ceiling: the same client calls answered by a no-op Go server in its own process.
-	floor, err := startFloor(ctx, e, "no-op floor server")
+	// The ceilings: the same client calls answered by a no-op Go server in its own process and by
+	// the thinnest Go sidecar (one gRPC call to a no-op plugin per request).
+	ceil, err := startCeilings(ctx, e)
 	if err != nil {
 		return nil, err
 	}
-	floorConn, floorDapr, err := floor.dial()
-	if err != nil {
-		return nil, err
-	}
-	defer floorConn.Close()
-	floorHTTPGet, floorHTTPSet := httpGetAt(floor.url), httpSetAt(floor.url)
-	floorGRPCGet, floorGRPCSet := grpcGetAt(floorDapr), grpcSetAt(floorDapr)
-	floorProcs := []*proc{floor.proc}
-	// The tighter ceiling: the thinnest Go sidecar, one gRPC call to a no-op plugin per request.
-	fwd, err := startFwdFloor(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	fwdConn, fwdDapr, err := fwd.dial()
-	if err != nil {
-		return nil, err
-	}
-	defer fwdConn.Close()
-	fwdHTTPGet, fwdHTTPSet := httpGetAt(fwd.url), httpSetAt(fwd.url)
-	fwdGRPCGet, fwdGRPCSet := grpcGetAt(fwdDapr), grpcSetAt(fwdDapr)
-	fwdProcs := fwd.procs()
+	defer ceil.close()
+	floorHTTPGet, floorHTTPSet := httpGetAt(ceil.floor.url), httpSetAt(ceil.floor.url)
+	floorGRPCGet, floorGRPCSet := grpcGetAt(ceil.floorDapr), grpcSetAt(ceil.floorDapr)
+	fwdHTTPGet, fwdHTTPSet := httpGetAt(ceil.fwd.url), httpSetAt(ceil.fwd.url)
+	fwdGRPCGet, fwdGRPCSet := grpcGetAt(ceil.fwdDapr), grpcSetAt(ceil.fwdDapr)
+	floorProcs, fwdProcs := []*proc{ceil.floor.proc}, ceil.fwd.procs()
 
 	side, plugin := sidecarCPU(ctx, sc, "state-redis")
 	unloaded := min(e.o.duration, unloadedWindowLimit)
