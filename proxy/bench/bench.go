@@ -417,10 +417,7 @@ func runInvoke(ctx context.Context, e *env, rep *report, stdout io.Writer) error
 		return err
 	}
 
-	body := make([]byte, o.bodySize)
-	for i := range body {
-		body[i] = byte('a' + i%26)
-	}
+	body := letters(o.bodySize)
 	scenarios := []scenario{{name: "1 direct", path: "client → app", url: "http://" + appBAddr + "/echo", apps: []*proc{appB}}}
 
 	if l != nil {

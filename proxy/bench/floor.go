@@ -34,9 +34,9 @@ import (
 // floorETag is the etag the floor returns for every get.
 const floorETag = "1"
 
-// floorValue is the fixed state value the floor returns for every get (stateValueSize bytes).
-func floorValue() []byte {
-	v := make([]byte, stateValueSize)
+// letters is n bytes of a, b, c, … z, a, …: the bench's request bodies and state values.
+func letters(n int) []byte {
+	v := make([]byte, n)
 	for i := range v {
 		v[i] = byte('a' + i%26)
 	}
@@ -57,7 +57,7 @@ type floorConfig struct {
 // "LISTENING http=<addr> grpc=<addr>" (see parseFloorAddrs), or with -listen-unix
 // "LISTENING grpc=unix://<abs path>" (see floorUnixLine).
 func runFloor(log *slog.Logger, cfg floorConfig) error {
-	var dapr runtimev1.DaprServer = &floorDapr{value: floorValue()}
+	var dapr runtimev1.DaprServer = &floorDapr{value: letters(stateValueSize)}
 	handler := floorHandler()
 	if cfg.forward != "" {
 		if _, err := os.Stat(cfg.forward); err != nil {
@@ -175,7 +175,7 @@ func parseFloorAddrs(s string) (httpAddr, grpcAddr string, err error) {
 
 // floorHandler answers the Dapr HTTP state and lock routes the suites call, doing nothing.
 func floorHandler() http.Handler {
-	value := floorValue()
+	value := letters(stateValueSize)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1.0/state/{store}/{key}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -285,16 +285,7 @@ func TestChildRejectsRemoteTarget(t *testing.T) {
 func TestFloorChild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	p, line, err := startChild(ctx, os.Args[0], "floor", cmdFloor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop(time.Second)
-	httpAddr, grpcAddr, err := parseFloorAddrs(line)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + httpAddr
+	p, base, grpcAddr := startTestFloor(ctx, t, "floor")
 	hc := httpClient(1, 5*time.Second)
 	defer hc.CloseIdleConnections()
 
@@ -355,16 +346,7 @@ func TestFwdFloorChild(t *testing.T) {
 	if want := floorUnixLine(sock); line != want {
 		t.Fatalf("the no-op plugin announced %q; want %q", line, want)
 	}
-	fwd, line, err := startChild(ctx, os.Args[0], "forwarding floor", cmdFloor, "-forward", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fwd.Stop(time.Second)
-	httpAddr, grpcAddr, err := parseFloorAddrs(line)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + httpAddr
+	fwd, base, grpcAddr := startTestFloor(ctx, t, "forwarding floor", "-forward", sock)
 	hc := httpClient(1, 5*time.Second)
 	defer hc.CloseIdleConnections()
 
@@ -489,4 +471,20 @@ func checkFloorCalls(ctx context.Context, t *testing.T, hc *http.Client, base, g
 		t.Errorf("grpc unlock: %v, %v; want SUCCESS", u, err)
 	}
 	return conn, dapr
+}
+
+// startTestFloor starts a floor child (with args) the way the suites do, stopped when the test
+// ends, and returns it with its HTTP base URL and gRPC address.
+func startTestFloor(ctx context.Context, t *testing.T, name string, args ...string) (p *proc, base, grpcAddr string) {
+	t.Helper()
+	p, line, err := startChild(ctx, os.Args[0], name, cmdFloor, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(time.Second) })
+	httpAddr, grpcAddr, err := parseFloorAddrs(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, "http://" + httpAddr, grpcAddr
 }

@@ -236,10 +236,7 @@ func runResiliency(ctx context.Context, e *env) (*suiteReport, error) {
 	if err := os.WriteFile(cfg, []byte(tracingConfigYAML(zc.url)), 0o644); err != nil {
 		return nil, fmt.Errorf("tracing configuration: %w", err)
 	}
-	body := make([]byte, o.bodySize)
-	for i := range body {
-		body[i] = byte('a' + i%26)
-	}
+	body := letters(o.bodySize)
 	pair := func(label, bID, resources, config string) (*sidecar, *sidecar, error) {
 		e.progress("resiliency: starting sidecar pair %q", label)
 		a, err := e.startSidecar(ctx, sidecarSpec{appID: e.tag + "-res-" + label + "-a", resources: resources, config: config})

@@ -111,10 +111,7 @@ func runState(ctx context.Context, e *env) (*suiteReport, error) {
 	}
 	defer conn.Close()
 
-	value := make([]byte, stateValueSize)
-	for i := range value {
-		value[i] = byte('a' + i%26)
-	}
+	value := letters(stateValueSize)
 	workers := max(e.o.concurrency, 1)
 	key := func(w int) string { return fmt.Sprintf("k-%d", w) }
 	httpSetBodies := make([][]byte, workers)
